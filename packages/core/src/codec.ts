@@ -1,0 +1,68 @@
+import { TIME_SPAN } from './constants.js';
+
+/** Whether a run waits for a worker or is being worked on. */
+export type RunStatus = 'queued' | 'running';
+
+/** A run as the store returns it. */
+export interface ActiveRun<TData = unknown> {
+  /** The run's id, unique within its scope. */
+  id: string;
+  /** `queued` until `start`, then `running`. */
+  status: RunStatus;
+  /** When it was enqueued (ms since epoch). */
+  queuedAt: number;
+  /** When it started running (ms since epoch), or null while queued. */
+  startedAt: number | null;
+  /** Optional low-cardinality label such as `api` or `playground`. */
+  source: string | null;
+  /** Optional short progress text. */
+  caption: string | null;
+  /** The app's own payload, validated by the store's `dataSchema`. */
+  data: TData | null;
+  /** When the run is considered stuck unless it heartbeats again (ms since epoch, Redis clock). */
+  leaseExpiresAt: number;
+}
+
+/**
+ * The stored value of a run: `queuedAt \n startedAt \n source \n captionJSON \n dataJSON`.
+ * Newlines cannot occur inside the parts (numbers, validated sources, JSON text), so the Lua
+ * scripts can splice a part without decoding the app's JSON (cjson would mangle `[]`, big numbers
+ * and unicode). Status and lease are not stored here: they are packed in sorted-set scores.
+ */
+export function encodeRunValue(parts: {
+  queuedAt: number | '';
+  startedAt: number | '';
+  source: string;
+  captionJson: string;
+  dataJson: string;
+}): string {
+  return `${parts.queuedAt}\n${parts.startedAt}\n${parts.source}\n${parts.captionJson}\n${parts.dataJson}`;
+}
+
+/** Decodes a run from its id, stored value and lease score. */
+export function decodeRun<TData>(
+  id: string,
+  value: string,
+  leaseScore: string | number,
+): ActiveRun<TData> {
+  const a = value.indexOf('\n');
+  const b = value.indexOf('\n', a + 1);
+  const c = value.indexOf('\n', b + 1);
+  const d = value.indexOf('\n', c + 1);
+  const startedAt = value.slice(a + 1, b);
+  const source = value.slice(b + 1, c);
+  const caption = value.slice(c + 1, d);
+  const data = value.slice(d + 1);
+  const score = Number(leaseScore);
+  const phase = Math.floor(score / TIME_SPAN) % 2;
+  return {
+    id,
+    status: phase === 1 ? 'running' : 'queued',
+    queuedAt: Number(value.slice(0, a)),
+    startedAt: startedAt === '' ? null : Number(startedAt),
+    source: source === '' ? null : source,
+    caption: caption === '' ? null : (JSON.parse(caption) as string),
+    data: data === '' ? null : (JSON.parse(data) as TData),
+    leaseExpiresAt: score % TIME_SPAN,
+  };
+}

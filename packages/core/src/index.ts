@@ -1,0 +1,28 @@
+export type { ActiveRun, RunStatus } from './codec.js';
+export {
+  DEFAULT_LEASE_MS,
+  DEFAULT_PAGE_SIZE,
+  DEFAULT_PREFIX,
+  HOUR_MS,
+  MAX_OFFSET,
+  MAX_PAGE_SIZE,
+  MINUTE_MS,
+  SECOND_MS,
+} from './constants.js';
+export type { ActiveRunsErrorCode, ActiveRunsErrorOptions } from './errors.js';
+export { ACTIVE_RUNS_ERROR_CODES, ActiveRunsError, isActiveRunsError } from './errors.js';
+export type { Scope, ScopeKeys } from './keys.js';
+export { scopeKeys } from './keys.js';
+export type { DataSchema, RedisLike } from './schemas.js';
+export type {
+  ActiveRunStore,
+  ActiveRunStoreOptions,
+  EnqueueInput,
+  HeartbeatOptions,
+  ListOptions,
+  ListPage,
+  ProgressInput,
+  RunCounts,
+  StartOptions,
+} from './store.js';
+export { createActiveRunStore } from './store.js';

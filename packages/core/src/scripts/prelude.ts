@@ -1,0 +1,136 @@
+/**
+ * Lua shared by the scripts, prepended to each at definition time.
+ *
+ * Score packing (see constants.ts): T = 2^44 ms.
+ *   index score     = phase * T + time            (phase 0 queued/queuedAt, 1 running/startedAt)
+ *   by-source score = rank * 2T + phase * T + time  (rank >= 1, per source, from the meta hash)
+ *   lease score     = rank * 2T + phase * T + leaseDeadline  (rank 0: no source)
+ * Numbers are always formatted with %.0f before they reach redis.call: Lua's default
+ * number-to-string conversion keeps 14 digits and would corrupt scores above 10^14.
+ *
+ * Write scripts take the same first KEYS:
+ *   1 runs (HASH), 2 index (ZSET), 3 by-source (ZSET), 4 lease (ZSET), 5 meta (HASH), 6 registry (ZSET)
+ */
+export const PRELUDE = `
+local T = 17592186044416
+local function fmt(n) return string.format('%.0f', n) end
+local function fail(code, message)
+  error({ err = 'ERR_ACTIVE_RUNS ' .. code .. ' ' .. message })
+end
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+-- value = queuedAt \\n startedAt \\n source \\n captionJSON \\n dataJSON
+local function split_value(v)
+  local a = string.find(v, '\\n', 1, true)
+  local b = string.find(v, '\\n', a + 1, true)
+  local c = string.find(v, '\\n', b + 1, true)
+  local d = string.find(v, '\\n', c + 1, true)
+  return string.sub(v, 1, a - 1), string.sub(v, a + 1, b - 1), string.sub(v, b + 1, c - 1),
+    string.sub(v, c + 1, d - 1), string.sub(v, d + 1)
+end
+local function join_value(q, s, src, cap, data)
+  return q .. '\\n' .. s .. '\\n' .. src .. '\\n' .. cap .. '\\n' .. data
+end
+-- rank, phase, deadline of a lease score
+local function decode_lease(score)
+  local band = math.floor(score / T)
+  return math.floor(band / 2), band % 2, score - band * T
+end
+`;
+
+/** Helpers of the write scripts (they use KEYS 1-6 as listed above). */
+export const WRITE_PRELUDE = `
+-- Adds by to a meta counter; a counter that reaches zero is removed, so meta stays small.
+local function incr(field, by)
+  local n = redis.call('HINCRBY', KEYS[5], field, by)
+  if n <= 0 then redis.call('HDEL', KEYS[5], field) end
+  return n
+end
+-- Keeps every key of the scope alive until at least deadline + grace (server clock).
+-- Extends only when needed, so most writes pay one HGET for it. force: a key was just created.
+local function keep_alive(deadline, grace, force)
+  local exp = tonumber(redis.call('HGET', KEYS[5], 'exp') or '0')
+  if force or deadline > exp then
+    local new_exp = fmt(math.max(exp, deadline + grace))
+    for i = 1, 5 do redis.call('PEXPIREAT', KEYS[i], new_exp) end
+    redis.call('HSET', KEYS[5], 'exp', new_exp)
+  end
+end
+-- Publishes a change event carrying the scope's next sequence number.
+-- mode '0': events off, '1': PUBLISH, '2': SPUBLISH (sharded pub/sub, Redis Cluster).
+local function publish(channel, mode, kind, id, lease_score, value)
+  if mode == '0' then return end
+  local seq = redis.call('HINCRBY', KEYS[5], 'seq', 1)
+  local msg = kind .. '\\n' .. seq .. '\\n' .. id .. '\\n' .. lease_score .. '\\n' .. value
+  if mode == '2' then
+    redis.call('SPUBLISH', channel, msg)
+  else
+    redis.call('PUBLISH', channel, msg)
+  end
+end
+-- Loads an active run: value, lease score, rank, phase, deadline; fails NOT_FOUND if it is gone
+-- or its lease lapsed (a lapsed run belongs to the sweeper and is never brought back).
+local function load_active(id, now)
+  local value = redis.call('HGET', KEYS[1], id)
+  if not value then
+    fail('NOT_FOUND', 'run ' .. id .. ' is not active (never enqueued, or ended or expired).')
+  end
+  local ls = redis.call('ZSCORE', KEYS[4], id)
+  if not ls then fail('INTERNAL', 'run ' .. id .. ' has data but no lease entry.') end
+  ls = tonumber(ls)
+  local rank, phase, deadline = decode_lease(ls)
+  if deadline <= now then
+    fail('NOT_FOUND', 'run ' .. id .. ' lapsed (its lease expired); the sweeper reports it as expired.')
+  end
+  return value, ls, rank, phase, deadline
+end
+-- Removes a run from every structure and fixes the counters.
+local function remove_run(id, value, rank, phase)
+  redis.call('HDEL', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('ZREM', KEYS[4], id)
+  incr(phase == 1 and 'c:running' or 'c:queued', -1)
+  if rank > 0 then
+    redis.call('ZREM', KEYS[3], id)
+    local _, _, src = split_value(value)
+    if incr('s:' .. src, -1) <= 0 then
+      redis.call('HDEL', KEYS[5], 'r:' .. src, 'k:' .. rank)
+    end
+  end
+end
+`;
+
+/** Helpers of the read scripts (list, counts). */
+export const READ_PRELUDE = `
+-- True when some run of the scope may have lapsed: the registry score is a lower bound of the
+-- scope's earliest lease deadline (writes lower it, the sweeper raises it to the exact minimum).
+local function maybe_lapsed(registry_key, tag, now)
+  local lb = redis.call('ZSCORE', registry_key, tag)
+  return (not lb) or tonumber(lb) <= now
+end
+-- Ranks in use: 0 (runs without a source) and every allocated source rank (meta k:<rank>).
+local function ranks_in_use(meta_key)
+  local ranks = { 0 }
+  local meta = redis.call('HGETALL', meta_key)
+  for i = 1, #meta, 2 do
+    if string.sub(meta[i], 1, 2) == 'k:' then ranks[#ranks + 1] = tonumber(string.sub(meta[i], 3)) end
+  end
+  return ranks
+end
+-- Lapsed runs (deadline <= now) in the given rank and phase bands of the lease set: O(log N) each.
+local function lapsed_in(lease_key, rank, phase, now)
+  local base = (rank * 2 + phase) * T
+  return redis.call('ZCOUNT', lease_key, fmt(base), fmt(base + now))
+end
+-- Byte-wise a < b, as sorted sets order members (Lua's < uses the server's locale).
+local function bytes_lt(a, b)
+  local n = math.min(#a, #b)
+  for i = 1, n do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+`;

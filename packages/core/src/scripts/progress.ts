@@ -1,0 +1,31 @@
+/**
+ * progress / heartbeat: renews the lease and, for progress, replaces caption and/or data.
+ * Never brings back a run that ended or lapsed (NOT_FOUND). Applying it twice is harmless.
+ *
+ * KEYS: 1 runs, 2 index, 3 by-source, 4 lease, 5 meta, 6 registry
+ * ARGV: 1 tag, 2 id, 3 leaseMs, 4 graceMs, 5 channel, 6 pubmode, 7 kind ('progress'|'heartbeat'),
+ *       8 setCaption ('1'|'0'), 9 captionJSON|'', 10 setData ('1'|'0'), 11 dataJSON|''
+ * Returns: { value, leaseScore }
+ */
+export const PROGRESS = `
+local id = ARGV[2]
+local now = now_ms()
+local value, ls, rank, phase = load_active(id, now)
+if ARGV[8] == '1' or ARGV[10] == '1' then
+  local q, s, src, cap, data = split_value(value)
+  if ARGV[8] == '1' then cap = ARGV[9] end
+  if ARGV[10] == '1' then data = ARGV[11] end
+  local new_value = join_value(q, s, src, cap, data)
+  if new_value ~= value then
+    value = new_value
+    redis.call('HSET', KEYS[1], id, value)
+  end
+end
+local deadline = now + tonumber(ARGV[3])
+local nls = fmt((rank * 2 + phase) * T + deadline)
+redis.call('ZADD', KEYS[4], nls, id)
+keep_alive(deadline, tonumber(ARGV[4]), false)
+redis.call('ZADD', KEYS[6], 'LT', fmt(deadline), ARGV[1])
+if ARGV[7] == 'progress' then publish(ARGV[5], ARGV[6], 'progress', id, nls, value) end
+return { value, nls }
+`;

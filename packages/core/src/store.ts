@@ -1,0 +1,545 @@
+import { Redis } from 'ioredis';
+import type { ActiveRun, RunStatus } from './codec.js';
+import { decodeRun } from './codec.js';
+import { LIST_LAPSED_SCAN_BUDGET, MAX_OFFSET, MAX_SOURCES_PER_SCOPE } from './constants.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
+import { ActiveRunsError, fromRedisError } from './errors.js';
+import type { Scope, ScopeKeys } from './keys.js';
+import { parseRunId, parseScope, scopeKeys } from './keys.js';
+import type { DataSchema, RedisLike } from './schemas.js';
+import {
+  enqueueInputSchema,
+  heartbeatOptionsSchema,
+  listOptionsSchema,
+  parseInput,
+  progressInputSchema,
+  startOptionsSchema,
+  storeOptionsSchema,
+} from './schemas.js';
+import type { ScriptDefinition } from './scripts/index.js';
+import { SCRIPTS } from './scripts/index.js';
+
+/** Options of {@link createActiveRunStore}. */
+export interface ActiveRunStoreOptions<TData = unknown> {
+  /**
+   * An ioredis `Redis` or `Cluster` client, or a `redis://` URL for which the store creates (and
+   * later closes) its own client. A client must have `commandTimeout` set (for a Cluster, in
+   * `redisOptions`) so no call hangs forever, and no `keyPrefix` (Lua scripts never see it).
+   */
+  redis: RedisLike | string;
+  /**
+   * Prefix of every key, so several apps or environments can share one Redis.
+   * @default 'active-runs'
+   */
+  prefix?: string;
+  /**
+   * How long a run stays active without `start`, `progress` or `heartbeat` before it counts as
+   * stuck (lapsed). Apps that heartbeat use seconds.
+   * @default 10_800_000 (3 hours, the TTL of the original layout)
+   */
+  leaseMs?: number;
+  /** Zod schema of the app's own `data`; validated on every write, typed on every read. */
+  dataSchema?: DataSchema<TData>;
+  /**
+   * Longest caption, in characters; longer ones fail `PAYLOAD_TOO_LARGE`.
+   * @default 500
+   */
+  maxCaptionLength?: number;
+  /**
+   * Largest `data`, in bytes of JSON; larger payloads fail `PAYLOAD_TOO_LARGE`.
+   * @default 16384
+   */
+  maxDataBytes?: number;
+  /**
+   * `commandTimeout` of a client the store creates from a URL.
+   * @default 5000
+   */
+  commandTimeoutMs?: number;
+  /**
+   * Whether `close()` quits the client. Defaults to true only for a client the store created.
+   * @default undefined (store-created: true; passed in: false)
+   */
+  closeClient?: boolean;
+  /**
+   * Secret that signs cursors, so an edited cursor is refused. Cursors only ever address runs of
+   * the caller's own scope, so the default (derived from the prefix) is safe; set one to make
+   * cursors unforgeable.
+   */
+  cursorSecret?: string;
+  /**
+   * Publish a change event from every write script (see `subscribe`).
+   * @default true
+   */
+  publishEvents?: boolean;
+}
+
+/** Input of `enqueue`. */
+export interface EnqueueInput<TData = unknown> {
+  /** The run's id, unique within its scope: 1-128 printable ASCII characters without spaces, `{`, `}` or `:`. */
+  id: string;
+  /** When it was enqueued (ms since epoch). @default the Redis server's clock */
+  queuedAt?: number;
+  /** Low-cardinality label (`api`, `playground`, ...), filterable and counted. */
+  source?: string | null;
+  /** Short progress text. */
+  caption?: string | null;
+  /** The app's own payload (validated by `dataSchema`). */
+  data?: TData | null;
+  /** Lease of this run. @default the store's leaseMs */
+  leaseMs?: number;
+}
+
+/** Options of `start`. */
+export interface StartOptions {
+  /** When it started (ms since epoch). @default the Redis server's clock */
+  startedAt?: number;
+  /** New lease. @default the store's leaseMs */
+  leaseMs?: number;
+}
+
+/** Input of `progress`: `undefined` keeps a field, `null` clears it. */
+export interface ProgressInput<TData = unknown> {
+  caption?: string | null;
+  data?: TData | null;
+  /** New lease. @default the store's leaseMs */
+  leaseMs?: number;
+}
+
+/** Options of `heartbeat`. */
+export interface HeartbeatOptions {
+  /** New lease. @default the store's leaseMs */
+  leaseMs?: number;
+}
+
+/**
+ * Options of `list`. Cursor paging (default) is stable while runs come and go; offset paging
+ * (`page`, `pageSize`) exists for clients of the old API and reaches 10,000 rows deep.
+ */
+export interface ListOptions {
+  /** Page size for cursor paging. @default 25, at most 500 */
+  limit?: number;
+  /** `nextCursor` of the previous page. */
+  cursor?: string | null;
+  /** 1-based page number: switches to offset paging. */
+  page?: number;
+  /** Page size for offset paging. @default 25, at most 500 */
+  pageSize?: number;
+  /** Only runs with this status. */
+  status?: RunStatus | null;
+  /** Only runs with this source. */
+  source?: string | null;
+}
+
+/** One page of runs. */
+export interface ListPage<TData = unknown> {
+  items: ActiveRun<TData>[];
+  /** Active runs matching the filters (lapsed runs excluded). */
+  total: number;
+  /** Pass to the next `list` call; null on the last page. */
+  nextCursor: string | null;
+}
+
+/** Counts of a scope's active runs, O(1) in the number of runs. */
+export interface RunCounts {
+  total: number;
+  byStatus: Record<RunStatus, number>;
+  bySource: Record<string, number>;
+}
+
+/** The store: every operation is one Lua script, atomic on standalone Redis and Redis Cluster. */
+export interface ActiveRunStore<TData = unknown> {
+  /** Key prefix in use. */
+  readonly prefix: string;
+  /** The ioredis client in use. */
+  readonly redis: RedisLike;
+  /** Adds a queued run (idempotent for the same payload, `CONFLICT` for a different one). */
+  enqueue(scope: Scope, input: EnqueueInput<TData>): Promise<ActiveRun<TData>>;
+  /** Marks a queued run running and renews its lease. */
+  start(scope: Scope, id: string, options?: StartOptions): Promise<ActiveRun<TData>>;
+  /** Updates caption and/or data and renews the lease. */
+  progress(scope: Scope, id: string, input: ProgressInput<TData>): Promise<ActiveRun<TData>>;
+  /** Renews the lease. */
+  heartbeat(scope: Scope, id: string, options?: HeartbeatOptions): Promise<ActiveRun<TData>>;
+  /** Removes the run and returns its last state. */
+  end(scope: Scope, id: string): Promise<ActiveRun<TData>>;
+  /** One active run, or null. */
+  get(scope: Scope, id: string): Promise<ActiveRun<TData> | null>;
+  /** One page of active runs: running newest-first, then queued newest-first. */
+  list(scope: Scope, options?: ListOptions): Promise<ListPage<TData>>;
+  /** Active runs by status and source. */
+  counts(scope: Scope): Promise<RunCounts>;
+  /** Stops the store; quits the client only if the store created it (or `closeClient: true`). */
+  close(): Promise<void>;
+}
+
+type Reply = (string | number)[];
+type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
+
+class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
+  readonly prefix: string;
+  readonly redis: RedisLike;
+  private readonly leaseMs: number;
+  private readonly graceMs: number;
+  private readonly dataSchema: DataSchema<TData> | undefined;
+  private readonly maxCaptionLength: number;
+  private readonly maxDataBytes: number;
+  private readonly ownsClient: boolean;
+  private readonly cursorSecret: string;
+  private readonly publishMode: string;
+  private closed = false;
+
+  constructor(options: ActiveRunStoreOptions<TData>) {
+    const parsed = parseInput(storeOptionsSchema, options, 'options');
+    this.prefix = parsed.prefix;
+    this.leaseMs = parsed.leaseMs;
+    // Keys outlive the latest lease by one more lease (at least a minute), so most writes need no
+    // PEXPIRE and the sweeper has time to report lapsed runs before the keys vanish.
+    this.graceMs = Math.max(parsed.leaseMs, 60_000);
+    this.dataSchema = parsed.dataSchema as DataSchema<TData> | undefined;
+    this.maxCaptionLength = parsed.maxCaptionLength;
+    this.maxDataBytes = parsed.maxDataBytes;
+    this.cursorSecret = parsed.cursorSecret ?? `active-runs cursor:${parsed.prefix}`;
+    if (typeof parsed.redis === 'string') {
+      this.redis = new Redis(parsed.redis, {
+        commandTimeout: parsed.commandTimeoutMs,
+      }) as unknown as RedisLike;
+      this.ownsClient = parsed.closeClient ?? true;
+    } else {
+      checkClient(parsed.redis);
+      this.redis = parsed.redis;
+      this.ownsClient = parsed.closeClient ?? false;
+    }
+    this.publishMode = parsed.publishEvents ? (this.redis.isCluster ? '2' : '1') : '0';
+    for (const def of Object.values(SCRIPTS)) {
+      if (typeof (this.redis as unknown as Record<string, unknown>)[def.command] !== 'function') {
+        this.redis.defineCommand(def.command, {
+          numberOfKeys: def.numberOfKeys,
+          lua: def.lua,
+          readOnly: def.readOnly,
+        });
+      }
+    }
+  }
+
+  async enqueue(scope: Scope, input: EnqueueInput<TData>): Promise<ActiveRun<TData>> {
+    const keys = this.keys(scope);
+    const parsed = parseInput(enqueueInputSchema, input, 'input');
+    const id = parseRunId(parsed.id);
+    const leaseMs = parsed.leaseMs ?? this.leaseMs;
+    const reply = (await this.call(SCRIPTS.enqueue, 'enqueue', true, writeKeys(keys), [
+      keys.tag,
+      id,
+      leaseMs,
+      Math.max(this.graceMs, leaseMs),
+      keys.events,
+      this.publishMode,
+      parsed.queuedAt ?? '',
+      parsed.source ?? '',
+      this.captionJson(parsed.caption),
+      this.dataJson(parsed.data),
+      MAX_SOURCES_PER_SCOPE,
+    ])) as Reply;
+    return decodeRun<TData>(id, String(reply[0]), reply[1]!);
+  }
+
+  async start(scope: Scope, id: string, options?: StartOptions): Promise<ActiveRun<TData>> {
+    const keys = this.keys(scope);
+    const runId = parseRunId(id);
+    const parsed = parseInput(startOptionsSchema, options, 'options');
+    const leaseMs = parsed.leaseMs ?? this.leaseMs;
+    const reply = (await this.call(SCRIPTS.start, 'start', true, writeKeys(keys), [
+      keys.tag,
+      runId,
+      leaseMs,
+      Math.max(this.graceMs, leaseMs),
+      keys.events,
+      this.publishMode,
+      parsed.startedAt ?? '',
+    ])) as Reply;
+    return decodeRun<TData>(runId, String(reply[0]), reply[1]!);
+  }
+
+  async progress(scope: Scope, id: string, input: ProgressInput<TData>): Promise<ActiveRun<TData>> {
+    const keys = this.keys(scope);
+    const runId = parseRunId(id);
+    const parsed = parseInput(progressInputSchema, input, 'input');
+    const setCaption = parsed.caption !== undefined;
+    const setData = parsed.data !== undefined;
+    return this.touch(keys, runId, 'progress', parsed.leaseMs, [
+      setCaption ? '1' : '0',
+      setCaption ? this.captionJson(parsed.caption) : '',
+      setData ? '1' : '0',
+      setData ? this.dataJson(parsed.data) : '',
+    ]);
+  }
+
+  async heartbeat(scope: Scope, id: string, options?: HeartbeatOptions): Promise<ActiveRun<TData>> {
+    const keys = this.keys(scope);
+    const runId = parseRunId(id);
+    const parsed = parseInput(heartbeatOptionsSchema, options, 'options');
+    return this.touch(keys, runId, 'heartbeat', parsed.leaseMs, ['0', '', '0', '']);
+  }
+
+  async end(scope: Scope, id: string): Promise<ActiveRun<TData>> {
+    const keys = this.keys(scope);
+    const runId = parseRunId(id);
+    const reply = (await this.call(SCRIPTS.end, 'end', true, writeKeys(keys), [
+      keys.tag,
+      runId,
+      keys.events,
+      this.publishMode,
+    ])) as Reply;
+    return decodeRun<TData>(runId, String(reply[0]), reply[1]!);
+  }
+
+  async get(scope: Scope, id: string): Promise<ActiveRun<TData> | null> {
+    const keys = this.keys(scope);
+    const runId = parseRunId(id);
+    const reply = (await this.call(
+      SCRIPTS.get,
+      'get',
+      false,
+      [keys.runs, keys.lease],
+      [runId],
+    )) as Reply | null;
+    return reply ? decodeRun<TData>(runId, String(reply[0]), reply[1]!) : null;
+  }
+
+  async list(scope: Scope, options?: ListOptions): Promise<ListPage<TData>> {
+    const keys = this.keys(scope);
+    const parsed = parseInput(listOptionsSchema, options, 'options');
+    if (parsed.page !== undefined && parsed.cursor) {
+      throw new ActiveRunsError(
+        'INVALID_ARGUMENT',
+        'options: pass either cursor (cursor paging) or page (offset paging), not both.',
+        { details: { field: 'options.cursor' } },
+      );
+    }
+    if (
+      parsed.limit !== undefined &&
+      parsed.pageSize !== undefined &&
+      parsed.limit !== parsed.pageSize
+    ) {
+      throw new ActiveRunsError(
+        'INVALID_ARGUMENT',
+        'options: limit and pageSize disagree; pass one of them.',
+        { details: { field: 'options.pageSize' } },
+      );
+    }
+    const limit = parsed.limit ?? parsed.pageSize ?? 25;
+    let offset = 0;
+    if (parsed.page !== undefined) {
+      offset = (parsed.page - 1) * limit;
+      if (offset + limit > MAX_OFFSET) {
+        throw new ActiveRunsError(
+          'INVALID_ARGUMENT',
+          `options.page: offset paging reaches ${MAX_OFFSET} rows deep; follow nextCursor for deeper pages.`,
+          { details: { field: 'options.page' } },
+        );
+      }
+    }
+    const status = parsed.status ?? 'all';
+    const source = parsed.source ?? '';
+    const binding = `${keys.tag}|${status}|${source}`;
+    const cursor = parsed.cursor ? decodeCursor(parsed.cursor, binding, this.cursorSecret) : null;
+    const reply = (await this.call(SCRIPTS.list, 'list', false, writeKeys(keys), [
+      keys.tag,
+      status,
+      source,
+      limit,
+      offset,
+      cursor ? cursor.score : '',
+      cursor ? cursor.id : '',
+      LIST_LAPSED_SCAN_BUDGET,
+    ])) as Reply;
+    const items: ActiveRun<TData>[] = [];
+    for (let i = 3; i < reply.length; i += 4) {
+      items.push(decodeRun<TData>(String(reply[i]), String(reply[i + 2]), reply[i + 3]!));
+    }
+    const nextScore = String(reply[1]);
+    return {
+      items,
+      total: Number(reply[0]),
+      nextCursor:
+        nextScore === ''
+          ? null
+          : encodeCursor(
+              { score: Number(nextScore), id: String(reply[2]) },
+              binding,
+              this.cursorSecret,
+            ),
+    };
+  }
+
+  async counts(scope: Scope): Promise<RunCounts> {
+    const keys = this.keys(scope);
+    const reply = (await this.call(
+      SCRIPTS.counts,
+      'counts',
+      false,
+      [keys.lease, keys.meta, keys.registry],
+      [keys.tag],
+    )) as Reply;
+    const queued = Number(reply[0]);
+    const running = Number(reply[1]);
+    const bySource: Record<string, number> = {};
+    for (let i = 2; i < reply.length; i += 2) bySource[String(reply[i])] = Number(reply[i + 1]);
+    return { total: queued + running, byStatus: { queued, running }, bySource };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ownsClient && this.redis.status !== 'end') {
+      try {
+        await this.redis.quit();
+      } catch {
+        // already disconnected: nothing left to close
+      }
+    }
+  }
+
+  private async touch(
+    keys: ScopeKeys,
+    id: string,
+    kind: 'progress' | 'heartbeat',
+    leaseMsOverride: number | undefined,
+    extra: string[],
+  ): Promise<ActiveRun<TData>> {
+    const leaseMs = leaseMsOverride ?? this.leaseMs;
+    const reply = (await this.call(SCRIPTS.progress, kind, true, writeKeys(keys), [
+      keys.tag,
+      id,
+      leaseMs,
+      Math.max(this.graceMs, leaseMs),
+      keys.events,
+      this.publishMode,
+      kind,
+      ...extra,
+    ])) as Reply;
+    return decodeRun<TData>(id, String(reply[0]), reply[1]!);
+  }
+
+  private keys(scope: Scope): ScopeKeys {
+    if (this.closed) {
+      throw new ActiveRunsError('REDIS_UNAVAILABLE', 'the store is closed; create a new one.');
+    }
+    return scopeKeys(this.prefix, parseScope(scope));
+  }
+
+  private async call(
+    def: ScriptDefinition,
+    operation: string,
+    isWrite: boolean,
+    keys: string[],
+    args: (string | number)[],
+  ): Promise<unknown> {
+    const fn = (this.redis as unknown as Record<string, ScriptCall>)[def.command]!;
+    try {
+      return await fn.call(this.redis, ...keys, ...args);
+    } catch (error) {
+      throw fromRedisError(error, operation, isWrite);
+    }
+  }
+
+  private captionJson(caption: string | null | undefined): string {
+    if (caption === undefined || caption === null) return '';
+    if (caption.length > this.maxCaptionLength) {
+      throw new ActiveRunsError(
+        'PAYLOAD_TOO_LARGE',
+        `caption has ${caption.length} characters, more than maxCaptionLength (${this.maxCaptionLength}); shorten it.`,
+        { details: { field: 'caption', limit: this.maxCaptionLength } },
+      );
+    }
+    return JSON.stringify(caption);
+  }
+
+  private dataJson(data: unknown): string {
+    if (data === undefined || data === null) return '';
+    let value: unknown = data;
+    if (this.dataSchema) {
+      const result = this.dataSchema.safeParse(data);
+      if (!result.success) {
+        const issue = result.error.issues[0] as
+          | { path?: PropertyKey[]; message?: string }
+          | undefined;
+        const path = issue?.path?.length ? `data.${issue.path.map(String).join('.')}` : 'data';
+        throw new ActiveRunsError(
+          'INVALID_ARGUMENT',
+          `${path}: ${issue?.message ?? 'does not match dataSchema'}.`,
+          { cause: result.error, details: { field: path, issues: result.error.issues } },
+        );
+      }
+      value = result.data;
+    }
+    let json: string | undefined;
+    try {
+      json = JSON.stringify(value);
+    } catch (error) {
+      throw new ActiveRunsError(
+        'INVALID_ARGUMENT',
+        `data is not JSON-serializable: ${String(error)}.`,
+        {
+          cause: error,
+          details: { field: 'data' },
+        },
+      );
+    }
+    if (json === undefined) {
+      throw new ActiveRunsError('INVALID_ARGUMENT', 'data is not JSON-serializable.', {
+        details: { field: 'data' },
+      });
+    }
+    const bytes = Buffer.byteLength(json);
+    if (bytes > this.maxDataBytes) {
+      throw new ActiveRunsError(
+        'PAYLOAD_TOO_LARGE',
+        `data is ${bytes} bytes of JSON, more than maxDataBytes (${this.maxDataBytes}); store large payloads elsewhere and keep a reference.`,
+        { details: { field: 'data', limit: this.maxDataBytes, bytes } },
+      );
+    }
+    return json;
+  }
+}
+
+function writeKeys(keys: ScopeKeys): string[] {
+  return [keys.runs, keys.index, keys.bySource, keys.lease, keys.meta, keys.registry];
+}
+
+/** Refuses clients the scripts cannot work with, saying why. */
+function checkClient(client: RedisLike): void {
+  const options = client.options as {
+    keyPrefix?: string;
+    commandTimeout?: number;
+    redisOptions?: { keyPrefix?: string; commandTimeout?: number };
+  };
+  const own = client.isCluster ? (options.redisOptions ?? {}) : options;
+  const keyPrefix = options.keyPrefix || own.keyPrefix;
+  if (keyPrefix) {
+    throw new ActiveRunsError(
+      'INVALID_ARGUMENT',
+      `the ioredis client has keyPrefix "${keyPrefix}": Lua scripts never see it, so keys would be wrong. Remove keyPrefix and pass it as the store's prefix option instead.`,
+      { details: { field: 'options.redis' } },
+    );
+  }
+  if (!own.commandTimeout) {
+    throw new ActiveRunsError(
+      'INVALID_ARGUMENT',
+      `the ioredis client has no commandTimeout, so a call could hang forever. Create it with { commandTimeout: 5000 }${client.isCluster ? ' in redisOptions' : ''}, or pass a URL and let the store create it.`,
+      { details: { field: 'options.redis' } },
+    );
+  }
+}
+
+/**
+ * Creates a store of active runs in Redis.
+ *
+ * @example
+ * const store = createActiveRunStore({ redis: 'redis://127.0.0.1:6379', dataSchema: z.object({ model: z.string() }) });
+ * await store.enqueue({ workspaceId: 1, projectId: 7 }, { id: runId, source: 'api', data: { model: 'gpt' } });
+ */
+export function createActiveRunStore<TData = unknown>(
+  options: ActiveRunStoreOptions<TData>,
+): ActiveRunStore<TData> {
+  return new RedisActiveRunStore<TData>(options);
+}
