@@ -28,7 +28,7 @@ export interface RedisLike {
   ): void;
   quit(): Promise<unknown>;
   isCluster: boolean;
-  options: Record<string, unknown>;
+  options: object;
   status: string;
 }
 
@@ -82,6 +82,12 @@ export const storeOptionsSchema = z.object({
   closeClient: z.boolean().optional(),
   cursorSecret: z.string().min(16, 'cursorSecret must be at least 16 characters').optional(),
   publishEvents: z.boolean().default(true),
+  durableWrites: z
+    .strictObject({
+      replicas: z.number().int().min(1).max(16),
+      timeoutMs: z.number().int().min(1).max(60_000).optional(),
+    })
+    .optional(),
 });
 
 /** Parses with a schema; a failure becomes an `INVALID_ARGUMENT` error naming the field. */

@@ -71,6 +71,14 @@ export interface ActiveRunStoreOptions<TData = unknown> {
    * @default true
    */
   publishEvents?: boolean;
+  /**
+   * Durable writes: after every write, `WAIT` (in the same pipeline, on the same node) until this
+   * many replicas acknowledged it. Redis replication is asynchronous: without it, a write
+   * acknowledged just before a primary dies can be lost in the failover. A write that is not
+   * confirmed in time fails `TIMEOUT` (it was applied on the primary; retrying is safe).
+   * @default undefined (off)
+   */
+  durableWrites?: { replicas: number; timeoutMs?: number };
 }
 
 /** Input of `enqueue`. */
@@ -186,6 +194,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
   private readonly ownsClient: boolean;
   private readonly cursorSecret: string;
   private readonly publishMode: string;
+  private readonly durable: { replicas: number; timeoutMs: number } | undefined;
   private closed = false;
 
   constructor(options: ActiveRunStoreOptions<TData>) {
@@ -209,6 +218,12 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
       this.redis = parsed.redis;
       this.ownsClient = parsed.closeClient ?? false;
     }
+    this.durable = parsed.durableWrites
+      ? {
+          replicas: parsed.durableWrites.replicas,
+          timeoutMs: parsed.durableWrites.timeoutMs ?? 1_000,
+        }
+      : undefined;
     this.publishMode = parsed.publishEvents ? (this.redis.isCluster ? '2' : '1') : '0';
     for (const def of Object.values(SCRIPTS)) {
       if (typeof (this.redis as unknown as Record<string, unknown>)[def.command] !== 'function') {
@@ -434,12 +449,46 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
     keys: string[],
     args: (string | number)[],
   ): Promise<unknown> {
+    if (isWrite && this.durable) return this.callDurably(def, operation, keys, args, this.durable);
     const fn = (this.redis as unknown as Record<string, ScriptCall>)[def.command]!;
     try {
       return await fn.call(this.redis, ...keys, ...args);
     } catch (error) {
       throw fromRedisError(error, operation, isWrite);
     }
+  }
+
+  /** The write and a WAIT in one pipeline: same connection, same node, one round trip. */
+  private async callDurably(
+    def: ScriptDefinition,
+    operation: string,
+    keys: string[],
+    args: (string | number)[],
+    durable: { replicas: number; timeoutMs: number },
+  ): Promise<unknown> {
+    let results: [Error | null, unknown][] | null;
+    try {
+      const pipeline = (
+        this.redis as unknown as { pipeline(): Record<string, ScriptCall> }
+      ).pipeline();
+      pipeline[def.command]!.call(pipeline, ...keys, ...args);
+      pipeline.wait!.call(pipeline, durable.replicas, durable.timeoutMs);
+      results = (await (pipeline as unknown as { exec(): Promise<typeof results> }).exec()) ?? null;
+    } catch (error) {
+      throw fromRedisError(error, operation, true);
+    }
+    const [written, waited] = results ?? [];
+    if (!written) throw fromRedisError(new Error('empty pipeline reply'), operation, true);
+    if (written[0]) throw fromRedisError(written[0], operation, true);
+    const acked = waited && !waited[0] ? Number(waited[1]) : 0;
+    if (acked < durable.replicas) {
+      throw new ActiveRunsError(
+        'TIMEOUT',
+        `${operation}: applied on the primary but confirmed by ${acked} of ${durable.replicas} replica(s) within ${durable.timeoutMs} ms; it could be lost if the primary fails now. Retrying is safe.`,
+        { cause: waited?.[0] ?? undefined, details: { acknowledgedReplicas: acked } },
+      );
+    }
+    return written[1];
   }
 
   private captionJson(caption: string | null | undefined): string {

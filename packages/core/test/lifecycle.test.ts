@@ -62,7 +62,13 @@ describe('run lifecycle', () => {
 
   it('keeps data exactly as JSON (empty arrays, unicode, big numbers, nested nulls)', async () => {
     const store = h.store();
-    const data = { a: [], b: {}, c: 'žluťoučký 🐎 \u2028 "quoted" \n newline', d: 12345678901234, e: null };
+    const data = {
+      a: [],
+      b: {},
+      c: 'žluťoučký 🐎 \u2028 "quoted" \n newline',
+      d: 12345678901234,
+      e: null,
+    };
     await store.enqueue(scope, { id: 'json', data, caption: 'line1\nline2 | pipe' });
     const run = await store.get(scope, 'json');
     expect(run?.data).toEqual(data);
@@ -163,16 +169,18 @@ describe('run lifecycle', () => {
   });
 
   it('validates data with the dataSchema and types it', async () => {
-    const store = h.store({ dataSchema: z.object({ model: z.string(), tokens: z.number().int() }) });
+    const store = h.store({
+      dataSchema: z.object({ model: z.string(), tokens: z.number().int() }),
+    });
     const run = await store.enqueue(scope, { id: 'd', data: { model: 'm', tokens: 3 } });
     const model: string | undefined = run.data?.model;
     expect(model).toBe('m');
     expect(
       await codeOf(store.enqueue(scope, { id: 'e', data: { model: 'm', tokens: 1.5 } as never })),
     ).toBe('INVALID_ARGUMENT');
-    expect(
-      await codeOf(store.progress(scope, 'd', { data: { model: 7 } as never })),
-    ).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(store.progress(scope, 'd', { data: { model: 7 } as never }))).toBe(
+      'INVALID_ARGUMENT',
+    );
     expect((await store.get(scope, 'd'))?.data).toEqual({ model: 'm', tokens: 3 });
   });
 
