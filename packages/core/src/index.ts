@@ -11,8 +11,9 @@ export {
 } from './constants.js';
 export type { ActiveRunsErrorCode, ActiveRunsErrorOptions } from './errors.js';
 export { ACTIVE_RUNS_ERROR_CODES, ActiveRunsError, isActiveRunsError } from './errors.js';
-export type { Scope, ScopeKeys } from './keys.js';
+export type { ParsedScope, Scope, ScopeKeys } from './keys.js';
 export { scopeKeys } from './keys.js';
+export type { ActiveRunsLogger } from './logger.js';
 export type { DataSchema, RedisLike } from './schemas.js';
 export type {
   ActiveRunStore,
@@ -23,6 +24,9 @@ export type {
   ListPage,
   ProgressInput,
   RunCounts,
+  ScopeStats,
   StartOptions,
+  StartSweeperOptions,
 } from './store.js';
 export { createActiveRunStore } from './store.js';
+export type { ExpiredHook, SweeperOptions, SweepResult } from './sweeper.js';

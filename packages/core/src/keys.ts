@@ -79,6 +79,8 @@ export interface ScopeKeys {
   readonly registry: string;
   /** Pub/sub channel of the scope's change events. */
   readonly events: string;
+  /** HASH of expired runs claimed by a sweeper and not yet acknowledged (the report outbox). */
+  readonly expired: string;
 }
 
 /** Validated `{ workspaceId, projectId }` as strings. */
@@ -145,6 +147,7 @@ export function scopeKeys(prefix: string, scope: ParsedScope): ScopeKeys {
     meta: `${base}:meta`,
     registry: registryKey(prefix, calculateSlot(base)),
     events: `${base}:events`,
+    expired: `${base}:expired`,
   };
 }
 

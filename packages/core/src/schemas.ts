@@ -82,6 +82,26 @@ export const storeOptionsSchema = z.object({
   closeClient: z.boolean().optional(),
   cursorSecret: z.string().min(16, 'cursorSecret must be at least 16 characters').optional(),
   publishEvents: z.boolean().default(true),
+  onExpired: z
+    .custom<(...args: never[]) => unknown>(
+      (v) => typeof v === 'function',
+      'onExpired must be a function',
+    )
+    .optional(),
+  logger: z
+    .custom<object>(
+      (v) => typeof v === 'object' && v !== null,
+      'logger must be a pino-compatible logger object',
+    )
+    .optional(),
+  warnScopeSize: z.number().int().min(1).default(1_000),
+  sweeper: z
+    .strictObject({
+      lockMs: z.number().int().min(100).max(3_600_000).optional(),
+      batchSize: z.number().int().min(1).max(1_000).optional(),
+      reclaimMs: z.number().int().min(100).max(86_400_000).optional(),
+    })
+    .optional(),
   durableWrites: z
     .strictObject({
       replicas: z.number().int().min(1).max(16),

@@ -6,6 +6,8 @@ import { decodeCursor, encodeCursor } from './cursor.js';
 import { ActiveRunsError, fromRedisError } from './errors.js';
 import type { Scope, ScopeKeys } from './keys.js';
 import { parseRunId, parseScope, scopeKeys } from './keys.js';
+import type { ActiveRunsLogger } from './logger.js';
+import { silentLogger } from './logger.js';
 import type { DataSchema, RedisLike } from './schemas.js';
 import {
   enqueueInputSchema,
@@ -18,6 +20,8 @@ import {
 } from './schemas.js';
 import type { ScriptDefinition } from './scripts/index.js';
 import { SCRIPTS } from './scripts/index.js';
+import type { ExpiredHook, SweeperOptions, SweepResult } from './sweeper.js';
+import { sweepOnce } from './sweeper.js';
 
 /** Options of {@link createActiveRunStore}. */
 export interface ActiveRunStoreOptions<TData = unknown> {
@@ -79,6 +83,21 @@ export interface ActiveRunStoreOptions<TData = unknown> {
    * @default undefined (off)
    */
   durableWrites?: { replicas: number; timeoutMs?: number };
+  /**
+   * Called once per run the sweeper expires (its lease lapsed), so the app can mark it failed.
+   * A hook that throws is retried after `sweeper.reclaimMs`.
+   */
+  onExpired?: ExpiredHook<TData>;
+  /** Sweeper settings (lock, batch size, re-delivery); see `sweep` and `startSweeper`. */
+  sweeper?: SweeperOptions;
+  /** A pino-compatible logger (`warn`, `info`, `debug`, `error` taking `(object, message)`). */
+  logger?: ActiveRunsLogger;
+  /**
+   * Log a warning when an enqueue makes a scope hold more than this many runs: once per
+   * crossing, not once per call (the original guide's alert).
+   * @default 1000
+   */
+  warnScopeSize?: number;
 }
 
 /** Input of `enqueue`. */
@@ -154,6 +173,29 @@ export interface RunCounts {
   bySource: Record<string, number>;
 }
 
+/** Monitoring figures of one scope. */
+export interface ScopeStats extends RunCounts {
+  /** Runs whose lease lapsed and that the sweeper has not removed yet (not in `total`). */
+  lapsed: number;
+  /** How long the longest-waiting queued run has waited (ms), or null. */
+  oldestQueuedAgeMs: number | null;
+  /** How long the longest-running run has run (ms), or null. */
+  longestRunningMs: number | null;
+  /** Expired runs claimed by a sweeper whose hook has not confirmed them yet. */
+  pendingExpiredReports: number;
+  /** Approximate Redis memory of the scope's keys (bytes), when asked for with `{ memory: true }`. */
+  memoryBytes?: number;
+}
+
+/** Options of `startSweeper`. */
+export interface StartSweeperOptions {
+  /**
+   * Time between the end of one pass and the start of the next.
+   * @default 10_000
+   */
+  intervalMs?: number;
+}
+
 /** The store: every operation is one Lua script, atomic on standalone Redis and Redis Cluster. */
 export interface ActiveRunStore<TData = unknown> {
   /** Key prefix in use. */
@@ -176,6 +218,18 @@ export interface ActiveRunStore<TData = unknown> {
   list(scope: Scope, options?: ListOptions): Promise<ListPage<TData>>;
   /** Active runs by status and source. */
   counts(scope: Scope): Promise<RunCounts>;
+  /** Counts plus lapsed-but-unswept runs, oldest ages and, optionally, memory. */
+  stats(scope: Scope, options?: { memory?: boolean }): Promise<ScopeStats>;
+  /**
+   * One sweep pass: removes lapsed runs of every scope in bounded batches and reports each one
+   * exactly once (`onExpired` hook and `expired` event). At most one pass runs at a time across
+   * all instances; a pass that finds the lock taken returns `{ ran: false }`.
+   */
+  sweep(): Promise<SweepResult>;
+  /** Runs `sweep` every `intervalMs` until `stopSweeper` or `close`. */
+  startSweeper(options?: StartSweeperOptions): void;
+  /** Stops the timer started by `startSweeper` and waits for a pass in progress. */
+  stopSweeper(): Promise<void>;
   /** Stops the store; quits the client only if the store created it (or `closeClient: true`). */
   close(): Promise<void>;
 }
@@ -195,6 +249,13 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
   private readonly cursorSecret: string;
   private readonly publishMode: string;
   private readonly durable: { replicas: number; timeoutMs: number } | undefined;
+  private readonly logger: ActiveRunsLogger;
+  private readonly warnScopeSize: number;
+  private readonly onExpired: ExpiredHook<TData> | undefined;
+  private readonly sweeperOptions: Required<SweeperOptions>;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweepInFlight: Promise<unknown> | undefined;
+  private sweeperRunning = false;
   private closed = false;
 
   constructor(options: ActiveRunStoreOptions<TData>) {
@@ -224,6 +285,14 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
           timeoutMs: parsed.durableWrites.timeoutMs ?? 1_000,
         }
       : undefined;
+    this.logger = (parsed.logger as ActiveRunsLogger | undefined) ?? silentLogger;
+    this.warnScopeSize = parsed.warnScopeSize;
+    this.onExpired = parsed.onExpired as ExpiredHook<TData> | undefined;
+    this.sweeperOptions = {
+      lockMs: parsed.sweeper?.lockMs ?? 30_000,
+      batchSize: parsed.sweeper?.batchSize ?? 200,
+      reclaimMs: parsed.sweeper?.reclaimMs ?? 60_000,
+    };
     this.publishMode = parsed.publishEvents ? (this.redis.isCluster ? '2' : '1') : '0';
     for (const def of Object.values(SCRIPTS)) {
       if (typeof (this.redis as unknown as Record<string, unknown>)[def.command] !== 'function') {
@@ -254,6 +323,12 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
       this.dataJson(parsed.data),
       MAX_SOURCES_PER_SCOPE,
     ])) as Reply;
+    if (Number(reply[2]) === 1 && Number(reply[3]) === this.warnScopeSize + 1) {
+      this.logger.warn?.(
+        { scope: parseScope(scope), runs: Number(reply[3]), threshold: this.warnScopeSize },
+        `active-runs: scope now holds more than ${this.warnScopeSize} active runs; check for runs that never end (is the sweeper running?)`,
+      );
+    }
     return decodeRun<TData>(id, String(reply[0]), reply[1]!);
   }
 
@@ -387,24 +462,132 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
   }
 
   async counts(scope: Scope): Promise<RunCounts> {
+    const { total, byStatus, bySource } = await this.readCounts(this.keys(scope), false);
+    return { total, byStatus, bySource };
+  }
+
+  async stats(scope: Scope, options: { memory?: boolean } = {}): Promise<ScopeStats> {
     const keys = this.keys(scope);
+    const stats = await this.readCounts(keys, true);
+    const client = this.redis as unknown as {
+      hlen(key: string): Promise<number>;
+      memory(sub: 'USAGE', key: string, samples: 'SAMPLES', n: number): Promise<number | null>;
+    };
+    try {
+      stats.pendingExpiredReports = await client.hlen(keys.expired);
+      if (options.memory) {
+        let bytes = 0;
+        for (const key of [
+          keys.runs,
+          keys.index,
+          keys.bySource,
+          keys.lease,
+          keys.meta,
+          keys.expired,
+        ]) {
+          bytes += Number((await client.memory('USAGE', key, 'SAMPLES', 5)) ?? 0);
+        }
+        stats.memoryBytes = bytes;
+      }
+    } catch (error) {
+      throw fromRedisError(error, 'stats', false);
+    }
+    return stats;
+  }
+
+  async sweep(): Promise<SweepResult> {
+    if (this.closed) {
+      throw new ActiveRunsError('REDIS_UNAVAILABLE', 'the store is closed; create a new one.');
+    }
+    const pass = sweepOnce<TData>(
+      {
+        redis: this.redis,
+        prefix: this.prefix,
+        publishMode: this.publishMode,
+        onExpired: this.onExpired,
+        logger: this.logger,
+      },
+      this.sweeperOptions,
+    );
+    this.sweepInFlight = pass.catch(() => {});
+    const result = await pass;
+    if (result.expired > 0 || result.redelivered > 0) {
+      this.logger.info?.({ prefix: this.prefix, ...result }, 'active-runs: sweep expired runs');
+    }
+    return result;
+  }
+
+  startSweeper(options: StartSweeperOptions = {}): void {
+    const intervalMs = options.intervalMs ?? 10_000;
+    if (!Number.isInteger(intervalMs) || intervalMs < 10) {
+      throw new ActiveRunsError(
+        'INVALID_ARGUMENT',
+        'intervalMs must be an integer of at least 10.',
+        {
+          details: { field: 'intervalMs' },
+        },
+      );
+    }
+    if (this.sweeperRunning) {
+      throw new ActiveRunsError(
+        'CONFLICT',
+        'the sweeper is already running; call stopSweeper first.',
+      );
+    }
+    this.sweeperRunning = true;
+    const tick = async () => {
+      try {
+        await this.sweep();
+      } catch (error) {
+        this.logger.error?.(
+          { err: error },
+          'active-runs: sweep pass failed; retrying next interval',
+        );
+      }
+      if (this.sweeperRunning) {
+        this.sweepTimer = setTimeout(tick, intervalMs);
+        this.sweepTimer.unref();
+      }
+    };
+    this.sweepTimer = setTimeout(tick, 0);
+    this.sweepTimer.unref();
+  }
+
+  async stopSweeper(): Promise<void> {
+    this.sweeperRunning = false;
+    if (this.sweepTimer) clearTimeout(this.sweepTimer);
+    this.sweepTimer = undefined;
+    await this.sweepInFlight;
+  }
+
+  private async readCounts(keys: ScopeKeys, detail: boolean): Promise<ScopeStats> {
     const reply = (await this.call(
       SCRIPTS.counts,
-      'counts',
+      detail ? 'stats' : 'counts',
       false,
-      [keys.lease, keys.meta, keys.registry],
-      [keys.tag],
+      [keys.lease, keys.meta, keys.registry, keys.index],
+      [keys.tag, detail ? '1' : '0'],
     )) as Reply;
     const queued = Number(reply[0]);
     const running = Number(reply[1]);
+    const now = Number(reply[5]);
     const bySource: Record<string, number> = {};
-    for (let i = 2; i < reply.length; i += 2) bySource[String(reply[i])] = Number(reply[i + 1]);
-    return { total: queued + running, byStatus: { queued, running }, bySource };
+    for (let i = 6; i < reply.length; i += 2) bySource[String(reply[i])] = Number(reply[i + 1]);
+    return {
+      total: queued + running,
+      byStatus: { queued, running },
+      bySource,
+      lapsed: Number(reply[2]),
+      oldestQueuedAgeMs: reply[3] === '' ? null : Math.max(0, now - Number(reply[3])),
+      longestRunningMs: reply[4] === '' ? null : Math.max(0, now - Number(reply[4])),
+      pendingExpiredReports: 0,
+    };
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.stopSweeper();
     if (this.ownsClient && this.redis.status !== 'end') {
       try {
         await this.redis.quit();

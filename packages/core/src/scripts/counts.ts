@@ -1,10 +1,10 @@
 /**
- * counts: runs by status and by source from the meta hash, minus lapsed runs (O(log N) per
- * band, and skipped entirely while no lease can have lapsed). Read-only.
+ * counts (and stats): runs by status and by source from the meta hash, minus lapsed runs
+ * (O(log N) per band, skipped entirely while no lease can have lapsed). Read-only.
  *
- * KEYS: 1 lease, 2 meta, 3 registry
- * ARGV: 1 tag
- * Returns: { queued, running, then per source: name, count }
+ * KEYS: 1 lease, 2 meta, 3 registry, 4 index
+ * ARGV: 1 tag, 2 detail ('1': also the oldest queuedAt and startedAt)
+ * Returns: { queued, running, lapsed, oldestQueuedAt|'', oldestStartedAt|'', now, then per source: name, count }
  */
 export const COUNTS = `
 local now = now_ms()
@@ -26,18 +26,30 @@ for i = 1, #meta, 2 do
     end
   end
 end
+local lapsed = 0
 if (queued + running) > 0 and maybe_lapsed(KEYS[3], ARGV[1], now) then
-  queued = queued - lapsed_in(KEYS[1], 0, 0, now)
-  running = running - lapsed_in(KEYS[1], 0, 1, now)
+  local lq = lapsed_in(KEYS[1], 0, 0, now)
+  local lr = lapsed_in(KEYS[1], 0, 1, now)
+  queued = queued - lq
+  running = running - lr
+  lapsed = lq + lr
   for name, rank in pairs(ranks) do
-    local lq = lapsed_in(KEYS[1], rank, 0, now)
-    local lr = lapsed_in(KEYS[1], rank, 1, now)
+    lq = lapsed_in(KEYS[1], rank, 0, now)
+    lr = lapsed_in(KEYS[1], rank, 1, now)
     queued = queued - lq
     running = running - lr
+    lapsed = lapsed + lq + lr
     if sources[name] then sources[name] = sources[name] - lq - lr end
   end
 end
-local out = { queued, running }
+local oldest_queued, oldest_running = '', ''
+if ARGV[2] == '1' then
+  local q = redis.call('ZRANGE', KEYS[4], '0', fmt(T - 1), 'BYSCORE', 'LIMIT', 0, 1, 'WITHSCORES')
+  if #q > 0 then oldest_queued = q[2] end
+  local r = redis.call('ZRANGE', KEYS[4], fmt(T), fmt(2 * T - 1), 'BYSCORE', 'LIMIT', 0, 1, 'WITHSCORES')
+  if #r > 0 then oldest_running = fmt(tonumber(r[2]) - T) end
+end
+local out = { queued, running, lapsed, oldest_queued, oldest_running, fmt(now) }
 for name, n in pairs(sources) do
   if n > 0 then
     out[#out + 1] = name

@@ -5,7 +5,7 @@
  * KEYS: 1 runs, 2 index, 3 by-source, 4 lease, 5 meta, 6 registry
  * ARGV: 1 tag, 2 id, 3 leaseMs, 4 graceMs, 5 channel, 6 pubmode, 7 queuedAt|'', 8 source|'',
  *       9 captionJSON|'', 10 dataJSON|'', 11 maxSources
- * Returns: { value, leaseScore, created (1|0) }
+ * Returns: { value, leaseScore, created (1|0), runs in the scope after the call }
  */
 export const ENQUEUE = `
 local id = ARGV[2]
@@ -21,7 +21,7 @@ if existing then
   if src ~= ARGV[8] or cap ~= ARGV[9] or data ~= ARGV[10] or (ARGV[7] ~= '' and q ~= ARGV[7]) then
     fail('CONFLICT', 'run ' .. id .. ' is already active with a different payload; end it first or use a new id.')
   end
-  return { existing, ls, 0 }
+  return { existing, ls, 0, redis.call('HLEN', KEYS[1]) }
 end
 
 local source = ARGV[8]
@@ -54,7 +54,8 @@ if ARGV[7] ~= '' then q = tonumber(ARGV[7]) end
 local deadline = now + tonumber(ARGV[3])
 local value = join_value(fmt(q), '', source, ARGV[9], ARGV[10])
 redis.call('HSET', KEYS[1], id, value)
-local created_keys = redis.call('HLEN', KEYS[1]) == 1
+local size = redis.call('HLEN', KEYS[1])
+local created_keys = size == 1
 redis.call('ZADD', KEYS[2], fmt(q), id)
 if rank > 0 then
   redis.call('ZADD', KEYS[3], fmt(rank * 2 * T + q), id)
@@ -66,5 +67,5 @@ incr('c:queued', 1)
 keep_alive(deadline, tonumber(ARGV[4]), created_keys)
 redis.call('ZADD', KEYS[6], 'LT', fmt(deadline), ARGV[1])
 publish(ARGV[5], ARGV[6], 'queued', id, ls, value)
-return { value, ls, 1 }
+return { value, ls, 1, size }
 `;

@@ -8,6 +8,7 @@ import { LIST } from './list.js';
 import { PRELUDE, READ_PRELUDE, WRITE_PRELUDE } from './prelude.js';
 import { PROGRESS } from './progress.js';
 import { START } from './start.js';
+import { SWEEP } from './sweep.js';
 
 /** A Lua script and how it is registered on a client. */
 export interface ScriptDefinition {
@@ -24,10 +25,11 @@ function define(
   body: string,
   numberOfKeys: number,
   readOnly: boolean,
+  preludes: string[] = [readOnly ? READ_PRELUDE : WRITE_PRELUDE],
 ): ScriptDefinition {
   // `#!lua` makes Redis 7 enforce declared keys and flags; `no-writes` allows EVAL_RO and replicas.
   const shebang = readOnly ? '#!lua flags=no-writes' : '#!lua';
-  const lua = `${shebang}\n${PRELUDE}${readOnly ? READ_PRELUDE : WRITE_PRELUDE}${body}`;
+  const lua = `${shebang}\n${PRELUDE}${preludes.join('')}${body}`;
   const digest = createHash('sha1').update(lua).digest('hex').slice(0, 8);
   return {
     command: `activeRuns_v${LAYOUT_VERSION}_${name}_${digest}`,
@@ -45,7 +47,8 @@ export const SCRIPTS = {
   end: define('end', END, 6, false),
   get: define('get', GET, 2, true),
   list: define('list', LIST, 6, true),
-  counts: define('counts', COUNTS, 3, true),
+  counts: define('counts', COUNTS, 4, true),
+  sweep: define('sweep', SWEEP, 7, false, [WRITE_PRELUDE, READ_PRELUDE]),
 } as const;
 
 /** Operation names that have a script. */

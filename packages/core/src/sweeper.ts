@@ -1,0 +1,236 @@
+import { randomBytes } from 'node:crypto';
+import type { ActiveRun } from './codec.js';
+import { decodeRun } from './codec.js';
+import { fromRedisError } from './errors.js';
+import type { ParsedScope, ScopeKeys } from './keys.js';
+import { registryKey, scopeFromTag, scopeKeys } from './keys.js';
+import type { ActiveRunsLogger } from './logger.js';
+import type { RedisLike } from './schemas.js';
+import { SCRIPTS } from './scripts/index.js';
+
+/** What one sweep pass did. */
+export interface SweepResult {
+  /** False when another instance held the sweep lock, so this pass did nothing. */
+  ran: boolean;
+  /** Lapsed runs removed and reported in this pass. */
+  expired: number;
+  /** Reports handed out again because an earlier sweeper never acknowledged them. */
+  redelivered: number;
+  /** Reports whose hook threw: they stay in the outbox and are retried after `reclaimMs`. */
+  failedReports: number;
+  /** Scopes whose registry entry was due and that were visited. */
+  scopesVisited: number;
+  /** Longest single sweep script call, measured round trip (ms). */
+  longestCallMs: number;
+  /** Whole pass (ms). */
+  durationMs: number;
+}
+
+/** Hook called once per expired run, so the app can mark it failed. */
+export type ExpiredHook<TData> = (
+  run: ActiveRun<TData>,
+  scope: ParsedScope,
+) => void | Promise<void>;
+
+/** Settings of the sweeper. */
+export interface SweeperOptions {
+  /**
+   * How long the sweep lock is held before another instance may take over (a sweeper that died
+   * mid-pass). Renewed while a pass runs.
+   * @default 30_000
+   */
+  lockMs?: number;
+  /**
+   * Runs removed by one script call; bounds how long a call blocks Redis.
+   * @default 200 (at most 1000; about 1.5 ms of Redis time per 200 runs)
+   */
+  batchSize?: number;
+  /**
+   * A claimed report not acknowledged within this time (the sweeper died, or the hook threw) is
+   * handed out again.
+   * @default 60_000
+   */
+  reclaimMs?: number;
+}
+
+/** What the sweeper needs from the store. */
+export interface SweeperContext<TData> {
+  redis: RedisLike;
+  prefix: string;
+  publishMode: string;
+  onExpired: ExpiredHook<TData> | undefined;
+  logger: ActiveRunsLogger;
+}
+
+const SLOTS = 16_384;
+const SLOT_CHUNK = 2_048;
+const DUE_PER_SLOT = 100;
+const OUTBOX_TTL_MS = 24 * 3_600_000;
+
+// Acknowledges reports; a scope left with no runs and no pending report leaves the registry.
+// KEYS: 1 runs, 2 registry, 3 outbox; ARGV: 1 tag, 2.. ids
+const ACK_REPORTS = `#!lua
+redis.call('HDEL', KEYS[3], unpack(ARGV, 2))
+if redis.call('EXISTS', KEYS[3]) == 0 and redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+end
+return 1`;
+
+const RELEASE_LOCK = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+const RENEW_LOCK = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`;
+
+type Client = RedisLike & {
+  set(key: string, value: string, px: 'PX', ms: number, nx: 'NX'): Promise<string | null>;
+  eval(script: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
+  time(): Promise<[string, string]>;
+  zrangebyscore(
+    key: string,
+    min: string,
+    max: string,
+    limit: 'LIMIT',
+    offset: number,
+    count: number,
+  ): Promise<string[]>;
+};
+
+/**
+ * One sweep pass. At most one pass runs at a time across every instance (a `SET NX PX` lock with
+ * a random token, renewed while the pass runs, released only by its owner). Scopes come from the
+ * per-slot registries that the write scripts keep (never SCAN: on a cluster it sees one node).
+ */
+export async function sweepOnce<TData>(
+  ctx: SweeperContext<TData>,
+  options: Required<SweeperOptions>,
+): Promise<SweepResult> {
+  const started = performance.now();
+  const client = ctx.redis as Client;
+  const result: SweepResult = {
+    ran: false,
+    expired: 0,
+    redelivered: 0,
+    failedReports: 0,
+    scopesVisited: 0,
+    longestCallMs: 0,
+    durationMs: 0,
+  };
+  const lockKey = `${ctx.prefix}:sweeper:lock`;
+  const token = randomBytes(12).toString('hex');
+  try {
+    if ((await client.set(lockKey, token, 'PX', options.lockMs, 'NX')) !== 'OK') {
+      result.durationMs = performance.now() - started;
+      return result;
+    }
+  } catch (error) {
+    throw fromRedisError(error, 'sweep', true);
+  }
+  result.ran = true;
+  let lockRenewedAt = performance.now();
+  try {
+    const [seconds, micros] = await client.time();
+    const nowMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    for (let first = 0; first < SLOTS; first += SLOT_CHUNK) {
+      if (performance.now() - lockRenewedAt > options.lockMs / 3) {
+        const renewed = await client.eval(RENEW_LOCK, 1, lockKey, token, options.lockMs);
+        if (renewed !== 1) {
+          ctx.logger.warn?.(
+            { prefix: ctx.prefix },
+            'active-runs: sweep lock lost mid-pass; stopping',
+          );
+          break;
+        }
+        lockRenewedAt = performance.now();
+      }
+      const slots = Array.from(
+        { length: Math.min(SLOT_CHUNK, SLOTS - first) },
+        (_, i) => first + i,
+      );
+      // one command per slot, all in flight at once: ioredis pipelines them on each connection
+      const due = await Promise.all(
+        slots.map((slot) =>
+          client.zrangebyscore(
+            registryKey(ctx.prefix, slot),
+            '-inf',
+            String(nowMs),
+            'LIMIT',
+            0,
+            DUE_PER_SLOT,
+          ),
+        ),
+      );
+      for (const tags of due) {
+        for (const tag of tags) {
+          result.scopesVisited++;
+          await sweepScope(ctx, options, tag, result);
+        }
+      }
+    }
+  } catch (error) {
+    throw fromRedisError(error, 'sweep', true);
+  } finally {
+    await client.eval(RELEASE_LOCK, 1, lockKey, token).catch(() => {});
+    result.durationMs = performance.now() - started;
+  }
+  return result;
+}
+
+async function sweepScope<TData>(
+  ctx: SweeperContext<TData>,
+  options: Required<SweeperOptions>,
+  tag: string,
+  result: SweepResult,
+): Promise<void> {
+  const client = ctx.redis as Client;
+  const scope = scopeFromTag(tag);
+  const keys: ScopeKeys = scopeKeys(ctx.prefix, scope);
+  const call = (
+    client as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>
+  )[SCRIPTS.sweep.command]!;
+  for (let rounds = 0; rounds < 1_000; rounds++) {
+    const t0 = performance.now();
+    const reply = (await call.call(
+      client,
+      keys.runs,
+      keys.index,
+      keys.bySource,
+      keys.lease,
+      keys.meta,
+      keys.registry,
+      keys.expired,
+      tag,
+      options.batchSize,
+      options.reclaimMs,
+      keys.events,
+      ctx.publishMode,
+      OUTBOX_TTL_MS,
+    )) as (string | number)[];
+    result.longestCallMs = Math.max(result.longestCallMs, performance.now() - t0);
+    const acked: string[] = [];
+    for (let i = 1; i < reply.length; i += 3) {
+      const id = String(reply[i]);
+      const entry = String(reply[i + 1]);
+      const redelivery = Number(reply[i + 2]) === 1;
+      const nl = entry.indexOf('\n');
+      const run = decodeRun<TData>(id, entry.slice(nl + 1), entry.slice(0, nl));
+      if (redelivery) result.redelivered++;
+      else result.expired++;
+      try {
+        await ctx.onExpired?.(run, scope);
+        acked.push(id);
+      } catch (error) {
+        result.failedReports++;
+        ctx.logger.warn?.(
+          { err: error, scope, id, retryInMs: options.reclaimMs },
+          'active-runs: onExpired hook threw; the report will be handed out again',
+        );
+      }
+    }
+    if (acked.length > 0) {
+      await client.eval(ACK_REPORTS, 3, keys.runs, keys.registry, keys.expired, tag, ...acked);
+    }
+    if (Number(reply[0]) !== 1) return;
+  }
+}
