@@ -63,7 +63,7 @@ export interface SweeperContext<TData> {
 }
 
 const SLOTS = 16_384;
-const SLOT_CHUNK = 2_048;
+const SLOT_CHUNK = 1_024;
 const DUE_PER_SLOT = 100;
 const OUTBOX_TTL_MS = 24 * 3_600_000;
 
@@ -75,6 +75,22 @@ if redis.call('EXISTS', KEYS[3]) == 0 and redis.call('EXISTS', KEYS[1]) == 0 the
   redis.call('ZREM', KEYS[2], ARGV[1])
 end
 return 1`;
+
+// Due scopes of many slot registries in one call, so a pass costs a handful of calls instead of
+// 16384. The registries of one node's slots go together: the first is declared (it routes the
+// call), the rest are passed in ARGV and read under allow-cross-slot-keys, which lets a script
+// read keys of other slots served by the same node (a cluster refuses declared keys of several
+// slots). If a slot moved meanwhile, the call fails and the caller asks registry by registry.
+// KEYS: 1 first registry; ARGV: 1 now, 2 due scopes per registry, 3.. other registries
+const REGISTRY_DUE = `#!lua flags=no-writes,allow-cross-slot-keys
+local out = {}
+local function collect(key)
+  local due = redis.call('ZRANGE', key, '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, ARGV[2])
+  for _, tag in ipairs(due) do out[#out + 1] = tag end
+end
+collect(KEYS[1])
+for i = 3, #ARGV do collect(ARGV[i]) end
+return out`;
 
 const RELEASE_LOCK = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -132,7 +148,7 @@ export async function sweepOnce<TData>(
   try {
     const [seconds, micros] = await client.time();
     const nowMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-    for (let first = 0; first < SLOTS; first += SLOT_CHUNK) {
+    for (const slots of slotChunks(client)) {
       if (performance.now() - lockRenewedAt > options.lockMs / 3) {
         const renewed = await client.eval(RENEW_LOCK, 1, lockKey, token, options.lockMs);
         if (renewed !== 1) {
@@ -144,28 +160,9 @@ export async function sweepOnce<TData>(
         }
         lockRenewedAt = performance.now();
       }
-      const slots = Array.from(
-        { length: Math.min(SLOT_CHUNK, SLOTS - first) },
-        (_, i) => first + i,
-      );
-      // one command per slot, all in flight at once: ioredis pipelines them on each connection
-      const due = await Promise.all(
-        slots.map((slot) =>
-          client.zrangebyscore(
-            registryKey(ctx.prefix, slot),
-            '-inf',
-            String(nowMs),
-            'LIMIT',
-            0,
-            DUE_PER_SLOT,
-          ),
-        ),
-      );
-      for (const tags of due) {
-        for (const tag of tags) {
-          result.scopesVisited++;
-          await sweepScope(ctx, options, tag, result);
-        }
+      for (const tag of await dueScopes(client, ctx.prefix, slots, nowMs)) {
+        result.scopesVisited++;
+        await sweepScope(ctx, options, tag, result);
       }
     }
   } catch (error) {
@@ -175,6 +172,46 @@ export async function sweepOnce<TData>(
     result.durationMs = performance.now() - started;
   }
   return result;
+}
+
+/** All 16384 slots in chunks, each chunk owned by one node (by the client's slot map on a cluster). */
+function slotChunks(client: Client): number[][] {
+  const byNode = new Map<string, number[]>();
+  const slotMap = client.isCluster ? (client as unknown as { slots: string[][] }).slots : undefined;
+  for (let slot = 0; slot < SLOTS; slot++) {
+    const node = slotMap?.[slot]?.[0] ?? 'standalone';
+    let slots = byNode.get(node);
+    if (!slots) {
+      slots = [];
+      byNode.set(node, slots);
+    }
+    slots.push(slot);
+  }
+  const chunks: number[][] = [];
+  for (const slots of byNode.values()) {
+    for (let i = 0; i < slots.length; i += SLOT_CHUNK) chunks.push(slots.slice(i, i + SLOT_CHUNK));
+  }
+  return chunks;
+}
+
+/** Scopes due for a sweep in the registries of `slots`. */
+async function dueScopes(
+  client: Client,
+  prefix: string,
+  slots: number[],
+  nowMs: number,
+): Promise<string[]> {
+  const keys = slots.map((slot) => registryKey(prefix, slot));
+  try {
+    const [first, ...rest] = keys;
+    return (await client.eval(REGISTRY_DUE, 1, first!, nowMs, DUE_PER_SLOT, ...rest)) as string[];
+  } catch {
+    // the slot map moved under us (failover, resharding): ask each registry on its own
+    const due = await Promise.all(
+      keys.map((key) => client.zrangebyscore(key, '-inf', String(nowMs), 'LIMIT', 0, DUE_PER_SLOT)),
+    );
+    return due.flat();
+  }
 }
 
 async function sweepScope<TData>(

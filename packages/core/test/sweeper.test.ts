@@ -163,7 +163,7 @@ describe('sweeper', () => {
     const warnings: string[] = [];
     const store = h.store({
       leaseMs: 100,
-      sweeper: { reclaimMs: 200 },
+      sweeper: { reclaimMs: 1_500 },
       logger: { warn: (_o, m) => void warnings.push(m) },
       onExpired: (run) => {
         if (fail) throw new Error('database down');
@@ -179,7 +179,7 @@ describe('sweeper', () => {
     // not yet reclaimable
     expect(await store.sweep()).toMatchObject({ expired: 0, redelivered: 0 });
     fail = false;
-    await sleep(250);
+    await sleep(1_600);
     expect(await store.sweep()).toMatchObject({ expired: 0, redelivered: 2, failedReports: 0 });
     expect(delivered.sort()).toEqual(['a', 'b']);
     expect((await store.stats(scopeA)).pendingExpiredReports).toBe(0);
