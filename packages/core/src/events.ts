@@ -37,9 +37,14 @@
  * sharded message is only delivered by the shard that owns it; ioredis routes `SSUBSCRIBE` by
  * slot and re-subscribes after failovers and slot moves.
  *
- * Connections: one hub = one subscriber connection (a Cluster: one per master), created on the
- * first subscribe and shared by every subscription; each channel is subscribed once, however
- * many handlers watch it, and unsubscribed when the last one leaves.
+ * Connections: one hub = one subscriber connection, created on the first subscribe and shared by
+ * every subscription (on a Cluster: one subscriber per master, plus the one command connection
+ * the duplicated Cluster client keeps); each channel is subscribed once, however many handlers
+ * watch it, and unsubscribed when the last one leaves.
+ *
+ * Replication is asynchronous: an event can announce a write that a failover then loses. The
+ * failover also takes down the shard's subscriber, so handlers get a `reconnected` gap and the
+ * refetch shows what survived.
  *
  * @module
  */
@@ -137,13 +142,15 @@ export function decodeRunEvent<TData = unknown>(
     );
   }
   const id = message.slice(b + 1, c);
-  return {
-    type: type as RunChangeType,
-    scope,
-    seq,
-    id,
-    run: decodeRun<TData>(id, message.slice(d + 1), message.slice(c + 1, d)),
-  };
+  const value = message.slice(d + 1);
+  let run: ActiveRun<TData>;
+  try {
+    if (value.split('\n', 5).length !== 5) throw new Error('the run value has fewer than 5 parts');
+    run = decodeRun<TData>(id, value, message.slice(c + 1, d));
+  } catch (error) {
+    throw new ActiveRunsError('INTERNAL', `malformed run in event of run ${id}`, { cause: error });
+  }
+  return { type: type as RunChangeType, scope, seq, id, run };
 }
 
 /** Options of {@link RunEventHub}. */

@@ -443,7 +443,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
       LIST_LAPSED_SCAN_BUDGET,
     ])) as Reply;
     const items: ActiveRun<TData>[] = [];
-    for (let i = 3; i < reply.length; i += 4) {
+    for (let i = 4; i < reply.length; i += 4) {
       items.push(decodeRun<TData>(String(reply[i]), String(reply[i + 2]), reply[i + 3]!));
     }
     const nextScore = String(reply[1]);
@@ -454,7 +454,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
         nextScore === ''
           ? null
           : encodeCursor(
-              { score: Number(nextScore), id: String(reply[2]) },
+              { score: Number(nextScore) - Number(reply[3] ?? 0), id: String(reply[2]) },
               binding,
               this.cursorSecret,
             ),

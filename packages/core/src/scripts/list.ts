@@ -7,7 +7,8 @@
  * ARGV: 1 tag, 2 status ('all'|'queued'|'running'), 3 source|'', 4 limit, 5 offset,
  *       6 cursor score relative to the source band|'', 7 cursor id, 8 extra entries the scan may
  *       examine past lapsed runs before it returns a short page with a cursor
- * Returns: { total, nextScore|'', nextId|'', then per run: id, relative index score, value, leaseScore }
+ * Returns: { total, nextScore|'', nextId|'', base of the source band, then per run: id, index
+ *   score, value, leaseScore } (scores as Redis formats them; the cursor keeps score - base)
  */
 export const LIST = `
 local now = now_ms()
@@ -60,7 +61,8 @@ if ARGV[6] ~= '' then
     start = a
   end
 else
-  if hi < base + 2 * T then start = redis.call('ZCOUNT', key, fmt(hi), '+inf') end
+  -- entries above the range (running runs, or runs of higher-ranked sources) come first
+  if source ~= '' or hi < 2 * T then start = redis.call('ZCOUNT', key, fmt(hi), '+inf') end
   if lapsed == 0 then
     start = start + tonumber(ARGV[5])
   else
@@ -68,13 +70,47 @@ else
   end
 end
 
+local out = { total - lapsed, '', '', fmt(base) }
+if lapsed == 0 then
+  -- fast path (no lapsed run in range): one range read of limit + 1 entries, passed through as
+  -- Redis formatted them (no number formatting in Lua: it is the costly part of a page)
+  local batch = redis.call('ZRANGE', key, start, start + limit, 'REV', 'WITHSCORES')
+  local n = #batch / 2
+  if n > 0 and tonumber(batch[n * 2]) < lo then
+    local keep = 0
+    for j = 1, n do
+      if tonumber(batch[j * 2]) < lo then break end
+      keep = j
+    end
+    n = keep
+  end
+  if n > limit then
+    n = limit
+    out[2] = batch[n * 2]
+    out[3] = batch[n * 2 - 1]
+  end
+  if n == 0 then return out end
+  local ids = {}
+  for j = 1, n do ids[j] = batch[j * 2 - 1] end
+  local values = redis.call('HMGET', KEYS[1], unpack(ids))
+  local leases = redis.call('ZMSCORE', KEYS[4], unpack(ids))
+  for j = 1, n do
+    if not values[j] or not leases[j] then fail('INTERNAL', 'run ' .. ids[j] .. ' is indexed but has no data.') end
+    out[#out + 1] = ids[j]
+    out[#out + 1] = batch[j * 2]
+    out[#out + 1] = values[j]
+    out[#out + 1] = leases[j]
+  end
+  return out
+end
+
+-- slow path: skip lapsed runs (and, for offset paging, count the offset among live runs only)
 local ids, scores, leases = {}, {}, {}
 local budget = limit + 1 + skip + tonumber(ARGV[8])
 local examined, more = 0, false
 local last_score, last_id = '', ''
 while true do
-  local size = limit - #ids + 1
-  if lapsed > 0 then size = math.min(size + skip + lapsed, 1000) end
+  local size = math.min(limit - #ids + 1 + skip + lapsed, 1000)
   local batch = redis.call('ZRANGE', key, start, start + size - 1, 'REV', 'WITHSCORES')
   if #batch == 0 then break end
   start = start + #batch / 2
@@ -83,8 +119,8 @@ while true do
   local batch_leases = redis.call('ZMSCORE', KEYS[4], unpack(batch_ids))
   local stop = false
   for j, id in ipairs(batch_ids) do
-    local sc = tonumber(batch[j * 2])
-    if sc < lo then
+    local sc = batch[j * 2]
+    if tonumber(sc) < lo then
       stop = true
       break
     end
@@ -94,27 +130,21 @@ while true do
       break
     end
     examined = examined + 1
-    last_score, last_id = fmt(sc - base), id
-    local ls = tonumber(batch_leases[j])
-    local alive = true
-    if lapsed > 0 then
-      local _, _, deadline = decode_lease(ls)
-      alive = deadline > now
-    end
-    if alive then
+    last_score, last_id = sc, id
+    local _, _, deadline = decode_lease(tonumber(batch_leases[j]))
+    if deadline > now then
       if skip > 0 then
         skip = skip - 1
       else
         ids[#ids + 1] = id
-        scores[#ids] = fmt(sc - base)
-        leases[#ids] = fmt(ls)
+        scores[#ids] = sc
+        leases[#ids] = batch_leases[j]
       end
     end
   end
   if stop or #batch < size * 2 then break end
 end
 
-local out = { total - lapsed, '', '' }
 if more then
   out[2] = last_score
   out[3] = last_id
