@@ -1,10 +1,47 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * The whole integration suite runs twice: on a standalone Redis (`standalone`) and on a 3-master
+ * Redis Cluster through an ioredis `Cluster` client (`cluster`); test/harness.ts hands each test
+ * the client of its project. `cluster-faults` starts its own 3+3 cluster, kills and fails over
+ * nodes, so it runs alone, after the others.
+ *   pnpm test                              all three
+ *   pnpm vitest run --project standalone   one of them
+ */
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    globalSetup: ['./test/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'standalone',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/cluster-faults.test.ts'],
+          globalSetup: ['./test/global-setup.ts'],
+          provide: { redisTopology: 'standalone' },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'cluster',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/cluster-faults.test.ts'],
+          globalSetup: ['./test/cluster-global-setup.ts'],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'cluster-faults',
+          include: ['test/cluster-faults.test.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          sequence: { groupOrder: 1 },
+        },
+      },
+    ],
   },
 });

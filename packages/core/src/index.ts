@@ -11,6 +11,18 @@ export {
 } from './constants.js';
 export type { ActiveRunsErrorCode, ActiveRunsErrorOptions } from './errors.js';
 export { ACTIVE_RUNS_ERROR_CODES, ActiveRunsError, isActiveRunsError } from './errors.js';
+export type {
+  RunChangeEvent,
+  RunChangeType,
+  RunEvent,
+  RunEventHandler,
+  RunEventHubOptions,
+  RunEventIteratorOptions,
+  RunGapEvent,
+  RunGapReason,
+  Unsubscribe,
+} from './events.js';
+export { decodeRunEvent, RunEventHub } from './events.js';
 export type { ParsedScope, Scope, ScopeKeys } from './keys.js';
 export { scopeKeys } from './keys.js';
 export type { ActiveRunsLogger } from './logger.js';

@@ -50,13 +50,11 @@ const leaseMs = z
   .min(MIN_LEASE_MS, `leaseMs must be at least ${MIN_LEASE_MS}`)
   .max(MAX_LEASE_MS, `leaseMs must be at most ${MAX_LEASE_MS} (30 days)`);
 
-export const storeOptionsSchema = z.object({
-  redis: z.union([
-    z
-      .string()
-      .regex(/^rediss?:\/\//, 'redis must be a redis:// or rediss:// URL or an ioredis client'),
-    z.custom<RedisLike>(isRedisLike, 'redis must be an ioredis Redis or Cluster client, or a URL'),
-  ]),
+export const storeOptionsSchema = z.strictObject({
+  redis: z.custom<RedisLike | string>(
+    (v) => (typeof v === 'string' && /^rediss?:\/\//.test(v)) || isRedisLike(v),
+    'must be an ioredis Redis or Cluster client, or a redis:// / rediss:// URL',
+  ),
   prefix: z
     .string()
     .regex(
@@ -140,7 +138,7 @@ const source = z
   );
 
 export const enqueueInputSchema = z.strictObject({
-  id: z.unknown(),
+  id: z.any(),
   queuedAt: timeMs.optional(),
   source: source.nullish(),
   caption: z.string().nullish(),
@@ -160,6 +158,19 @@ export const progressInputSchema = z.strictObject({
   data: z.unknown().optional(),
   leaseMs: leaseMs.optional(),
 });
+
+export const statsOptionsSchema = z.strictObject({ memory: z.boolean().optional() }).default({});
+
+export const startSweeperOptionsSchema = z
+  .strictObject({
+    intervalMs: z
+      .number()
+      .int('must be an integer')
+      .min(10, 'must be at least 10')
+      .max(86_400_000)
+      .optional(),
+  })
+  .default({});
 
 export const heartbeatOptionsSchema = z.strictObject({ leaseMs: leaseMs.optional() }).default({});
 

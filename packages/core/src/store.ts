@@ -4,6 +4,8 @@ import { decodeRun } from './codec.js';
 import { LIST_LAPSED_SCAN_BUDGET, MAX_OFFSET, MAX_SOURCES_PER_SCOPE } from './constants.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { ActiveRunsError, fromRedisError } from './errors.js';
+import type { RunEvent, RunEventHandler, RunEventIteratorOptions, Unsubscribe } from './events.js';
+import { RunEventHub } from './events.js';
 import type { Scope, ScopeKeys } from './keys.js';
 import { parseRunId, parseScope, scopeKeys } from './keys.js';
 import type { ActiveRunsLogger } from './logger.js';
@@ -16,6 +18,8 @@ import {
   parseInput,
   progressInputSchema,
   startOptionsSchema,
+  startSweeperOptionsSchema,
+  statsOptionsSchema,
   storeOptionsSchema,
 } from './schemas.js';
 import type { ScriptDefinition } from './scripts/index.js';
@@ -230,6 +234,16 @@ export interface ActiveRunStore<TData = unknown> {
   startSweeper(options?: StartSweeperOptions): void;
   /** Stops the timer started by `startSweeper` and waits for a pass in progress. */
   stopSweeper(): Promise<void>;
+  /**
+   * Calls `handler` for every change of the scope (`queued`, `started`, `progress`, `ended`,
+   * `expired`, each with a per-scope `seq`) and with a `gap` notice whenever something may have
+   * been missed (first on subscribing, then after a reconnect or a skipped sequence number): on a
+   * gap, refetch the page. All subscriptions of a store share one Redis connection.
+   * @returns a function that unsubscribes
+   */
+  subscribe(scope: Scope, handler: RunEventHandler<TData>): Promise<Unsubscribe>;
+  /** The same events as an async iterator; it ends on `signal` abort or `close()`. */
+  events(scope: Scope, options?: RunEventIteratorOptions): AsyncIterableIterator<RunEvent<TData>>;
   /** Stops the store; quits the client only if the store created it (or `closeClient: true`). */
   close(): Promise<void>;
 }
@@ -256,6 +270,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweepInFlight: Promise<unknown> | undefined;
   private sweeperRunning = false;
+  private hub: RunEventHub | undefined;
   private closed = false;
 
   constructor(options: ActiveRunStoreOptions<TData>) {
@@ -270,9 +285,15 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
     this.maxDataBytes = parsed.maxDataBytes;
     this.cursorSecret = parsed.cursorSecret ?? `active-runs cursor:${parsed.prefix}`;
     if (typeof parsed.redis === 'string') {
-      this.redis = new Redis(parsed.redis, {
-        commandTimeout: parsed.commandTimeoutMs,
-      }) as unknown as RedisLike;
+      const client = new Redis(parsed.redis, { commandTimeout: parsed.commandTimeoutMs });
+      // without a listener ioredis prints every failed reconnect as an unhandled error
+      client.on('error', (error: Error) => {
+        (parsed.logger as ActiveRunsLogger | undefined)?.warn?.(
+          { err: error },
+          'active-runs: Redis connection error',
+        );
+      });
+      this.redis = client as unknown as RedisLike;
       this.ownsClient = parsed.closeClient ?? true;
     } else {
       checkClient(parsed.redis);
@@ -466,8 +487,9 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
     return { total, byStatus, bySource };
   }
 
-  async stats(scope: Scope, options: { memory?: boolean } = {}): Promise<ScopeStats> {
+  async stats(scope: Scope, options?: { memory?: boolean }): Promise<ScopeStats> {
     const keys = this.keys(scope);
+    const { memory } = parseInput(statsOptionsSchema, options, 'options');
     const stats = await this.readCounts(keys, true);
     const client = this.redis as unknown as {
       hlen(key: string): Promise<number>;
@@ -475,7 +497,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
     };
     try {
       stats.pendingExpiredReports = await client.hlen(keys.expired);
-      if (options.memory) {
+      if (memory) {
         let bytes = 0;
         for (const key of [
           keys.runs,
@@ -517,17 +539,12 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
     return result;
   }
 
-  startSweeper(options: StartSweeperOptions = {}): void {
-    const intervalMs = options.intervalMs ?? 10_000;
-    if (!Number.isInteger(intervalMs) || intervalMs < 10) {
-      throw new ActiveRunsError(
-        'INVALID_ARGUMENT',
-        'intervalMs must be an integer of at least 10.',
-        {
-          details: { field: 'intervalMs' },
-        },
-      );
+  startSweeper(options?: StartSweeperOptions): void {
+    if (this.closed) {
+      throw new ActiveRunsError('REDIS_UNAVAILABLE', 'the store is closed; create a new one.');
     }
+    const intervalMs =
+      parseInput(startSweeperOptionsSchema, options, 'options').intervalMs ?? 10_000;
     if (this.sweeperRunning) {
       throw new ActiveRunsError(
         'CONFLICT',
@@ -584,10 +601,41 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
     };
   }
 
+  async subscribe(scope: Scope, handler: RunEventHandler<TData>): Promise<Unsubscribe> {
+    const keys = this.keys(scope);
+    if (typeof handler !== 'function') {
+      throw new ActiveRunsError('INVALID_ARGUMENT', 'handler must be a function.', {
+        details: { field: 'handler' },
+      });
+    }
+    return this.eventHub().subscribe<TData>(keys.events, parseScope(scope), handler);
+  }
+
+  events(scope: Scope, options?: RunEventIteratorOptions): AsyncIterableIterator<RunEvent<TData>> {
+    const keys = this.keys(scope);
+    return this.eventHub().events<TData>(keys.events, parseScope(scope), options);
+  }
+
+  private eventHub(): RunEventHub {
+    if (this.publishMode === '0') {
+      throw new ActiveRunsError(
+        'INVALID_ARGUMENT',
+        'this store was created with publishEvents: false, so it has no events to subscribe to.',
+        { details: { field: 'publishEvents' } },
+      );
+    }
+    this.hub ??= new RunEventHub(this.redis, {
+      sharded: this.redis.isCluster,
+      logger: this.logger,
+    });
+    return this.hub;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.stopSweeper();
+    await this.hub?.close();
     if (this.ownsClient && this.redis.status !== 'end') {
       try {
         await this.redis.quit();
@@ -676,10 +724,11 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
 
   private captionJson(caption: string | null | undefined): string {
     if (caption === undefined || caption === null) return '';
-    if (caption.length > this.maxCaptionLength) {
+    const length = countCharacters(caption);
+    if (length > this.maxCaptionLength) {
       throw new ActiveRunsError(
         'PAYLOAD_TOO_LARGE',
-        `caption has ${caption.length} characters, more than maxCaptionLength (${this.maxCaptionLength}); shorten it.`,
+        `caption has ${length} characters, more than maxCaptionLength (${this.maxCaptionLength}); shorten it.`,
         { details: { field: 'caption', limit: this.maxCaptionLength } },
       );
     }
@@ -732,6 +781,13 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
     }
     return json;
   }
+}
+
+/** Characters as a person counts them (code points, so an emoji is one). */
+function countCharacters(text: string): number {
+  let n = 0;
+  for (const _ of text) n++;
+  return n;
 }
 
 function writeKeys(keys: ScopeKeys): string[] {

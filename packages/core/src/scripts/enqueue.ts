@@ -42,7 +42,7 @@ if source ~= '' then
         if redis.call('HEXISTS', KEYS[5], 'k:' .. i) == 0 then rank = i break end
       end
       if rank == 0 then
-        fail('INVALID_ARGUMENT', 'this scope already holds runs of ' .. max .. ' distinct sources; source must be a low-cardinality label.')
+        fail('CONFLICT', 'this scope already holds runs of ' .. max .. ' distinct sources; source must be a low-cardinality label (a source is freed when its last run ends).')
       end
     end
     redis.call('HSET', KEYS[5], 'r:' .. source, rank, 'k:' .. rank, source)

@@ -60,9 +60,11 @@ local function keep_alive(deadline, grace, force)
 end
 -- Publishes a change event carrying the scope's next sequence number.
 -- mode '0': events off, '1': PUBLISH, '2': SPUBLISH (sharded pub/sub, Redis Cluster).
+-- The sequence advances even with events off, so viewers of a store that publishes see a gap
+-- for a change made by one that does not.
 local function publish(channel, mode, kind, id, lease_score, value)
-  if mode == '0' then return end
   local seq = redis.call('HINCRBY', KEYS[5], 'seq', 1)
+  if mode == '0' then return end
   local msg = kind .. '\\n' .. seq .. '\\n' .. id .. '\\n' .. lease_score .. '\\n' .. value
   if mode == '2' then
     redis.call('SPUBLISH', channel, msg)

@@ -82,7 +82,9 @@ for _, r in ipairs(ranks_in_use(KEYS[5])) do
           end
         end
         redis.call('HSET', KEYS[7], unpack(outbox))
-        if ARGV[5] ~= '0' then
+        if ARGV[5] == '0' then
+          redis.call('HINCRBY', KEYS[5], 'seq', #take)
+        else
           for i = 1, #outbox, 2 do
             local entry = outbox[i + 1]
             local nl = string.find(entry, '\\n', 1, true)

@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import type { RunEvent } from '../src/index.js';
+import { createActiveRunStore } from '../src/index.js';
+import { sleep, useStoreHarness } from './harness.js';
+
+const h = useStoreHarness();
+const scope = { workspaceId: 'ev', projectId: 1 };
+
+async function until(predicate: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 200 && !predicate(); i++) await sleep(25);
+  if (!predicate()) throw new Error(`timed out waiting for ${what}`);
+}
+
+const describeEvent = (e: RunEvent) =>
+  e.type === 'gap' ? `gap:${e.reason}` : `${e.type}:${e.id}:${e.run.status}`;
+
+describe('store.subscribe / store.events', () => {
+  it('delivers every change of the scope, expired ones included, through the store', async () => {
+    const store = h.store({ leaseMs: 60_000 });
+    const seen: RunEvent[] = [];
+    const unsubscribe = await store.subscribe(scope, (e) => void seen.push(e));
+    expect(seen.map(describeEvent)).toEqual(['gap:subscribed']);
+    await store.enqueue(scope, { id: 'a', source: 'api' });
+    await store.start(scope, 'a');
+    await store.progress(scope, 'a', { caption: 'half' });
+    await store.heartbeat(scope, 'a'); // lease renewals are not changes viewers show
+    await store.end(scope, 'a');
+    await store.enqueue(scope, { id: 'b', leaseMs: 100 });
+    await sleep(150);
+    await store.sweep();
+    await until(() => seen.length >= 7, 'seven notices');
+    expect(seen.map(describeEvent)).toEqual([
+      'gap:subscribed',
+      'queued:a:queued',
+      'started:a:running',
+      'progress:a:running',
+      'ended:a:running',
+      'queued:b:queued',
+      'expired:b:queued',
+    ]);
+    const changes = seen.flatMap((e) => (e.type === 'gap' ? [] : [e]));
+    const seqs = changes.map((e) => e.seq);
+    expect(seqs).toEqual(seqs.map((_, i) => seqs[0]! + i));
+    expect(changes[2]).toMatchObject({
+      run: { caption: 'half' },
+      scope: { workspaceId: 'ev', projectId: '1' },
+    });
+    await unsubscribe();
+    await store.enqueue(scope, { id: 'c' });
+    await sleep(100);
+    expect(seen).toHaveLength(7);
+  });
+
+  it('the async iterator yields changes and ends when the store closes', async () => {
+    const store = h.store();
+    const iterator = store.events(scope);
+    const collected: string[] = [];
+    const done = (async () => {
+      for await (const e of iterator) collected.push(describeEvent(e));
+    })();
+    await until(() => collected.includes('gap:subscribed'), 'the subscription');
+    await store.enqueue(scope, { id: 'it' });
+    await until(() => collected.length >= 2, 'the queued event');
+    await store.close();
+    await done;
+    expect(collected).toEqual(['gap:subscribed', 'queued:it:queued']);
+  });
+
+  it('a change made by a store with publishEvents off shows up as a gap for viewers', async () => {
+    const publishing = h.store();
+    const silent = createActiveRunStore({
+      redis: h.client,
+      prefix: publishing.prefix,
+      publishEvents: false,
+    });
+    const seen: string[] = [];
+    await publishing.subscribe(scope, (e) => void seen.push(describeEvent(e)));
+    await publishing.enqueue(scope, { id: 'r1' });
+    await silent.enqueue(scope, { id: 'r2' });
+    await publishing.end(scope, 'r1');
+    await until(() => seen.length >= 4, 'the gap');
+    expect(seen).toEqual(['gap:subscribed', 'queued:r1:queued', 'gap:missed', 'ended:r1:queued']);
+    await expect(silent.subscribe(scope, () => {})).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    await silent.close();
+  });
+});
