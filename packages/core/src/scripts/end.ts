@@ -11,6 +11,7 @@ export const END = `
 local id = ARGV[2]
 local now = now_ms()
 local value, ls, rank, phase = load_active(id, now)
+preflight(id, true, rank > 0)
 remove_run(id, value, rank, phase)
 local s = fmt(ls)
 publish(ARGV[3], ARGV[4], 'ended', id, s, value)

@@ -25,6 +25,8 @@ if existing then
 end
 
 local source = ARGV[8]
+local exp, lb = preflight(id, true, source ~= '')
+redis.call('ZSCORE', KEYS[4], id)
 local rank = 0
 if source ~= '' then
   local r = redis.call('HGET', KEYS[5], 'r:' .. source)
@@ -64,8 +66,8 @@ end
 local ls = fmt(rank * 2 * T + deadline)
 redis.call('ZADD', KEYS[4], ls, id)
 incr('c:queued', 1)
-keep_alive(deadline, tonumber(ARGV[4]), created_keys)
-redis.call('ZADD', KEYS[6], 'LT', fmt(deadline), ARGV[1])
+keep_alive(deadline, tonumber(ARGV[4]), created_keys, exp)
+lower_registry(deadline, lb)
 publish(ARGV[5], ARGV[6], 'queued', id, ls, value)
 return { value, ls, 1, size }
 `;

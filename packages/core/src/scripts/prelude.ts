@@ -48,18 +48,29 @@ local function incr(field, by)
   if n <= 0 then redis.call('HDEL', KEYS[5], field) end
   return n
 end
+-- Reads every key a write may touch before its first write, so a key of the wrong type
+-- (WRONGTYPE) fails the script before it changes anything. Returns meta's key expiry and the
+-- scope's registry score (a lower bound of its lease deadlines), which the write needs anyway.
+local function preflight(id, with_index, with_src)
+  if with_index then redis.call('ZSCORE', KEYS[2], id) end
+  if with_src then redis.call('ZSCORE', KEYS[3], id) end
+  local exp = redis.call('HGET', KEYS[5], 'exp')
+  local lb = redis.call('ZSCORE', KEYS[6], ARGV[1])
+  return tonumber(exp or '0'), lb and tonumber(lb)
+end
 -- Keeps every key of the scope alive until at least deadline + grace (server clock).
--- Extends only when needed, so most writes pay one HGET for it. force: a key was just created.
-local function keep_alive(deadline, grace, force)
-  local exp = tonumber(redis.call('HGET', KEYS[5], 'exp') or '0')
+-- Extends only when needed, so most writes set no expiry. force: a key was just created.
+local function keep_alive(deadline, grace, force, exp)
   if force or deadline > exp then
     local new_exp = fmt(math.max(exp, deadline + grace))
     for i = 1, 5 do redis.call('PEXPIREAT', KEYS[i], new_exp) end
     redis.call('HSET', KEYS[5], 'exp', new_exp)
   end
 end
--- Publishes a change event carrying the scope's next sequence number.
--- mode '0': events off, '1': PUBLISH, '2': SPUBLISH (sharded pub/sub, Redis Cluster).
+-- Lowers the scope's registry score to deadline if it is earlier, so the sweeper looks in time.
+local function lower_registry(deadline, lb)
+  if not lb or deadline < lb then redis.call('ZADD', KEYS[6], fmt(deadline), ARGV[1]) end
+end
 -- The sequence advances even with events off, so viewers of a store that publishes see a gap
 -- for a change made by one that does not.
 local function publish(channel, mode, kind, id, lease_score, value)

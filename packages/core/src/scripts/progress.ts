@@ -11,6 +11,7 @@ export const PROGRESS = `
 local id = ARGV[2]
 local now = now_ms()
 local value, ls, rank, phase = load_active(id, now)
+local exp, lb = preflight(id, false, false)
 if ARGV[8] == '1' or ARGV[10] == '1' then
   local q, s, src, cap, data = split_value(value)
   if ARGV[8] == '1' then cap = ARGV[9] end
@@ -24,8 +25,8 @@ end
 local deadline = now + tonumber(ARGV[3])
 local nls = fmt((rank * 2 + phase) * T + deadline)
 redis.call('ZADD', KEYS[4], nls, id)
-keep_alive(deadline, tonumber(ARGV[4]), false)
-redis.call('ZADD', KEYS[6], 'LT', fmt(deadline), ARGV[1])
+keep_alive(deadline, tonumber(ARGV[4]), false, exp)
+lower_registry(deadline, lb)
 if ARGV[7] == 'progress' then publish(ARGV[5], ARGV[6], 'progress', id, nls, value) end
 return { value, nls }
 `;

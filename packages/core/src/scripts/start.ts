@@ -17,6 +17,7 @@ if phase == 1 then
   end
   return { value, fmt(ls), 0 }
 end
+local exp, lb = preflight(id, true, rank > 0)
 local started = now
 if ARGV[7] ~= '' then started = tonumber(ARGV[7]) end
 local deadline = now + tonumber(ARGV[3])
@@ -28,8 +29,8 @@ local nls = fmt(rank * 2 * T + T + deadline)
 redis.call('ZADD', KEYS[4], nls, id)
 incr('c:queued', -1)
 incr('c:running', 1)
-keep_alive(deadline, tonumber(ARGV[4]), false)
-redis.call('ZADD', KEYS[6], 'LT', fmt(deadline), ARGV[1])
+keep_alive(deadline, tonumber(ARGV[4]), false, exp)
+lower_registry(deadline, lb)
 publish(ARGV[5], ARGV[6], 'started', id, nls, value)
 return { value, nls, 1 }
 `;

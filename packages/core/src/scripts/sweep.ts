@@ -17,6 +17,14 @@ local limit = tonumber(ARGV[2])
 local reclaim_ms = tonumber(ARGV[3])
 local out = { 0 }
 local claimed = 0
+-- touch every key before the first write: a key of the wrong type fails here, changing nothing
+redis.call('HLEN', KEYS[1])
+redis.call('ZCARD', KEYS[2])
+redis.call('ZCARD', KEYS[3])
+redis.call('ZCARD', KEYS[4])
+redis.call('HLEN', KEYS[5])
+redis.call('ZSCORE', KEYS[6], ARGV[1])
+redis.call('HLEN', KEYS[7])
 
 -- 1. claims whose sweeper never acknowledged them
 if redis.call('EXISTS', KEYS[7]) == 1 then
