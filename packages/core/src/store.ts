@@ -689,7 +689,12 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
     }
   }
 
-  /** The write and a WAIT in one pipeline: same connection, same node, one round trip. */
+  /**
+   * The write and a WAIT in one pipeline: same connection, same node, one round trip.
+   * ioredis retries a cluster pipeline only when every command failed alike; here the script can
+   * fail with a redirection while WAIT succeeds, so redirections are retried here (the script did
+   * not run, so resending is safe), for at most the command timeout.
+   */
   private async callDurably(
     def: ScriptDefinition,
     operation: string,
@@ -697,29 +702,47 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
     args: (string | number)[],
     durable: { replicas: number; timeoutMs: number },
   ): Promise<unknown> {
-    let results: [Error | null, unknown][] | null;
-    try {
-      const pipeline = (
-        this.redis as unknown as { pipeline(): Record<string, ScriptCall> }
-      ).pipeline();
-      pipeline[def.command]!.call(pipeline, ...keys, ...args);
-      pipeline.wait!.call(pipeline, durable.replicas, durable.timeoutMs);
-      results = (await (pipeline as unknown as { exec(): Promise<typeof results> }).exec()) ?? null;
-    } catch (error) {
-      throw fromRedisError(error, operation, true);
+    const client = this.redis as unknown as {
+      pipeline(): Record<string, ScriptCall>;
+      refreshSlotsCache?(callback?: () => void): void;
+      options: { redisOptions?: { commandTimeout?: number }; commandTimeout?: number };
+    };
+    const budgetMs =
+      client.options.redisOptions?.commandTimeout ?? client.options.commandTimeout ?? 5_000;
+    const started = Date.now();
+    for (let attempt = 0; ; attempt++) {
+      let results: [Error | null, unknown][] | null;
+      try {
+        const pipeline = client.pipeline();
+        pipeline[def.command]!.call(pipeline, ...keys, ...args);
+        pipeline.wait!.call(pipeline, durable.replicas, durable.timeoutMs);
+        results =
+          (await (pipeline as unknown as { exec(): Promise<typeof results> }).exec()) ?? null;
+      } catch (error) {
+        throw fromRedisError(error, operation, true);
+      }
+      const [written, waited] = results ?? [];
+      if (!written) throw fromRedisError(new Error('empty pipeline reply'), operation, true);
+      const error = written[0];
+      if (error) {
+        const redirected = /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN) /.test(error.message);
+        if (redirected && this.redis.isCluster && Date.now() - started < budgetMs) {
+          if (/^(MOVED|ASK) /.test(error.message)) client.refreshSlotsCache?.();
+          await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** attempt, 500)));
+          continue;
+        }
+        throw fromRedisError(error, operation, true);
+      }
+      const acked = waited && !waited[0] ? Number(waited[1]) : 0;
+      if (acked < durable.replicas) {
+        throw new ActiveRunsError(
+          'TIMEOUT',
+          `${operation}: applied on the primary but confirmed by ${acked} of ${durable.replicas} replica(s) within ${durable.timeoutMs} ms; it could be lost if the primary fails now. Retrying is safe.`,
+          { cause: waited?.[0] ?? undefined, details: { acknowledgedReplicas: acked } },
+        );
+      }
+      return written[1];
     }
-    const [written, waited] = results ?? [];
-    if (!written) throw fromRedisError(new Error('empty pipeline reply'), operation, true);
-    if (written[0]) throw fromRedisError(written[0], operation, true);
-    const acked = waited && !waited[0] ? Number(waited[1]) : 0;
-    if (acked < durable.replicas) {
-      throw new ActiveRunsError(
-        'TIMEOUT',
-        `${operation}: applied on the primary but confirmed by ${acked} of ${durable.replicas} replica(s) within ${durable.timeoutMs} ms; it could be lost if the primary fails now. Retrying is safe.`,
-        { cause: waited?.[0] ?? undefined, details: { acknowledgedReplicas: acked } },
-      );
-    }
-    return written[1];
   }
 
   private captionJson(caption: string | null | undefined): string {

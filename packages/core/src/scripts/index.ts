@@ -15,7 +15,7 @@ export interface ScriptDefinition {
   /** Command name on the client: versioned and content-addressed, so two library versions can share a client. */
   readonly command: string;
   readonly numberOfKeys: number;
-  /** Declared `no-writes`: runs with EVALSHA_RO, so ioredis may route it to a replica. */
+  /** Declared `no-writes` (EVAL_RO-safe) and flagged read-only, so ioredis `scaleReads` may route it to a replica. */
   readonly readOnly: boolean;
   readonly lua: string;
 }

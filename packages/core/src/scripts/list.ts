@@ -1,5 +1,5 @@
 /**
- * list: one page of runs in one round trip, read-only (EVALSHA_RO-safe, can run on replicas).
+ * list: one page of runs in one round trip, read-only (EVAL_RO-safe, can run on replicas).
  * Order: running runs by startedAt newest first, then queued runs by queuedAt newest first;
  * equal times by id, descending. Lapsed runs are skipped even before a sweep.
  *
