@@ -1,5 +1,3 @@
-import { TIME_SPAN } from './constants.js';
-
 /** Whether a run waits for a worker or is being worked on. */
 export type RunStatus = 'queued' | 'running';
 
@@ -24,45 +22,43 @@ export interface ActiveRun<TData = unknown> {
 }
 
 /**
- * The stored value of a run: `queuedAt \n startedAt \n source \n captionJSON \n dataJSON`.
+ * The stored value of a run: `queuedAt \n startedAt \n leaseExpiresAt \n source \n captionJSON \n dataJSON`.
  * Newlines cannot occur inside the parts (numbers, validated sources, JSON text), so the Lua
  * scripts can splice a part without decoding the app's JSON (cjson would mangle `[]`, big numbers
- * and unicode). Status and lease are not stored here: they are packed in sorted-set scores.
+ * and unicode). The status is `running` exactly when startedAt is set. The lease deadline is kept
+ * here as well as in the lease sorted set (the scripts update both together), so a page is read
+ * without asking Redis to format a score per run.
  */
 export function encodeRunValue(parts: {
-  queuedAt: number | '';
+  queuedAt: number;
   startedAt: number | '';
+  leaseExpiresAt: number;
   source: string;
   captionJson: string;
   dataJson: string;
 }): string {
-  return `${parts.queuedAt}\n${parts.startedAt}\n${parts.source}\n${parts.captionJson}\n${parts.dataJson}`;
+  return `${parts.queuedAt}\n${parts.startedAt}\n${parts.leaseExpiresAt}\n${parts.source}\n${parts.captionJson}\n${parts.dataJson}`;
 }
 
-/** Decodes a run from its id, stored value and lease score. */
-export function decodeRun<TData>(
-  id: string,
-  value: string,
-  leaseScore: string | number,
-): ActiveRun<TData> {
+/** Decodes a run from its id and stored value. */
+export function decodeRun<TData>(id: string, value: string): ActiveRun<TData> {
   const a = value.indexOf('\n');
   const b = value.indexOf('\n', a + 1);
   const c = value.indexOf('\n', b + 1);
   const d = value.indexOf('\n', c + 1);
+  const e = value.indexOf('\n', d + 1);
   const startedAt = value.slice(a + 1, b);
-  const source = value.slice(b + 1, c);
-  const caption = value.slice(c + 1, d);
-  const data = value.slice(d + 1);
-  const score = Number(leaseScore);
-  const phase = Math.floor(score / TIME_SPAN) % 2;
+  const source = value.slice(c + 1, d);
+  const caption = value.slice(d + 1, e);
+  const data = value.slice(e + 1);
   return {
     id,
-    status: phase === 1 ? 'running' : 'queued',
+    status: startedAt === '' ? 'queued' : 'running',
     queuedAt: Number(value.slice(0, a)),
     startedAt: startedAt === '' ? null : Number(startedAt),
     source: source === '' ? null : source,
     caption: caption === '' ? null : (JSON.parse(caption) as string),
     data: data === '' ? null : (JSON.parse(data) as TData),
-    leaseExpiresAt: score % TIME_SPAN,
+    leaseExpiresAt: Number(value.slice(b + 1, c)),
   };
 }

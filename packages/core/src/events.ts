@@ -145,8 +145,8 @@ export function decodeRunEvent<TData = unknown>(
   const value = message.slice(d + 1);
   let run: ActiveRun<TData>;
   try {
-    if (value.split('\n', 5).length !== 5) throw new Error('the run value has fewer than 5 parts');
-    run = decodeRun<TData>(id, value, message.slice(c + 1, d));
+    if (value.split('\n', 6).length !== 6) throw new Error('the run value has fewer than 6 parts');
+    run = decodeRun<TData>(id, value);
   } catch (error) {
     throw new ActiveRunsError('INTERNAL', `malformed run in event of run ${id}`, { cause: error });
   }

@@ -350,7 +350,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
         `active-runs: scope now holds more than ${this.warnScopeSize} active runs; check for runs that never end (is the sweeper running?)`,
       );
     }
-    return decodeRun<TData>(id, String(reply[0]), reply[1]!);
+    return decodeRun<TData>(id, String(reply[0]));
   }
 
   async start(scope: Scope, id: string, options?: StartOptions): Promise<ActiveRun<TData>> {
@@ -367,7 +367,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
       this.publishMode,
       parsed.startedAt ?? '',
     ])) as Reply;
-    return decodeRun<TData>(runId, String(reply[0]), reply[1]!);
+    return decodeRun<TData>(runId, String(reply[0]));
   }
 
   async progress(scope: Scope, id: string, input: ProgressInput<TData>): Promise<ActiveRun<TData>> {
@@ -400,7 +400,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
       keys.events,
       this.publishMode,
     ])) as Reply;
-    return decodeRun<TData>(runId, String(reply[0]), reply[1]!);
+    return decodeRun<TData>(runId, String(reply[0]));
   }
 
   async get(scope: Scope, id: string): Promise<ActiveRun<TData> | null> {
@@ -413,7 +413,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
       [keys.runs, keys.lease],
       [runId],
     )) as Reply | null;
-    return reply ? decodeRun<TData>(runId, String(reply[0]), reply[1]!) : null;
+    return reply ? decodeRun<TData>(runId, String(reply[0])) : null;
   }
 
   async list(scope: Scope, options?: ListOptions): Promise<ListPage<TData>> {
@@ -464,8 +464,8 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
       LIST_LAPSED_SCAN_BUDGET,
     ])) as Reply;
     const items: ActiveRun<TData>[] = [];
-    for (let i = 4; i < reply.length; i += 4) {
-      items.push(decodeRun<TData>(String(reply[i]), String(reply[i + 2]), reply[i + 3]!));
+    for (let i = 4; i < reply.length; i += 2) {
+      items.push(decodeRun<TData>(String(reply[i]), String(reply[i + 1])));
     }
     const nextScore = String(reply[1]);
     return {
@@ -663,7 +663,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
       kind,
       ...extra,
     ])) as Reply;
-    return decodeRun<TData>(id, String(reply[0]), reply[1]!);
+    return decodeRun<TData>(id, String(reply[0]));
   }
 
   private keys(scope: Scope): ScopeKeys {

@@ -68,11 +68,12 @@ const DUE_PER_SLOT = 100;
 const OUTBOX_TTL_MS = 24 * 3_600_000;
 
 // Acknowledges reports; a scope left with no runs and no pending report leaves the registry.
-// KEYS: 1 runs, 2 registry, 3 outbox; ARGV: 1 tag, 2.. ids
+// KEYS: 1 runs, 2 registry, 3 outbox, 4 meta; ARGV: 1 tag, 2.. ids
 const ACK_REPORTS = `#!lua
 redis.call('HDEL', KEYS[3], unpack(ARGV, 2))
 if redis.call('EXISTS', KEYS[3]) == 0 and redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('HDEL', KEYS[4], 'lb')
 end
 return 1`;
 
@@ -251,7 +252,7 @@ async function sweepScope<TData>(
       const entry = String(reply[i + 1]);
       const redelivery = Number(reply[i + 2]) === 1;
       const nl = entry.indexOf('\n');
-      const run = decodeRun<TData>(id, entry.slice(nl + 1), entry.slice(0, nl));
+      const run = decodeRun<TData>(id, entry.slice(nl + 1));
       if (redelivery) result.redelivered++;
       else result.expired++;
       try {
@@ -266,7 +267,7 @@ async function sweepScope<TData>(
       }
     }
     if (acked.length > 0) {
-      await client.eval(ACK_REPORTS, 3, keys.runs, keys.registry, keys.expired, tag, ...acked);
+      await client.eval(ACK_REPORTS, 4, keys.runs, keys.registry, keys.expired, keys.meta, tag, ...acked);
     }
     if (Number(reply[0]) !== 1) return;
   }

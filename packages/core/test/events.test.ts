@@ -92,7 +92,7 @@ describe('decodeRunEvent', () => {
   });
 
   it('refuses a message that is not a run event', () => {
-    const value = '1700000000000\n\napi\n"c"\n{"a":1}';
+    const value = '1700000000000\n1700000000001\n5\napi\n"c"\n{"a":1}';
     expect(decodeRunEvent(`started\n7\nr1\n${2 ** 44 + 5}\n${value}`, scope)).toEqual({
       type: 'started',
       scope,
@@ -102,7 +102,7 @@ describe('decodeRunEvent', () => {
         id: 'r1',
         status: 'running',
         queuedAt: 1700000000000,
-        startedAt: null,
+        startedAt: 1700000000001,
         source: 'api',
         caption: 'c',
         data: { a: 1 },
@@ -111,12 +111,13 @@ describe('decodeRunEvent', () => {
     });
     for (const message of [
       'queued\n1\nr1\n5\nnot a value',
-      'queued\n1\nr1\n5\n1\n\n\n{\n',
+      'queued\n1\nr1\n5\n1\n\n5\n\n{\n',
       '',
       'hello',
       'queued\n1\nr1',
-      'bogus\n1\nr1\n5\n1\n\n\n\n',
-      'queued\nx\nr1\n5\n1\n\n\n\n',
+      'bogus\n1\nr1\n5\n1\n\n5\n\n\n',
+      'queued\nx\nr1\n5\n1\n\n5\n\n\n',
+      'queued\n1\nr1\n5\n1\n\n\n\n',
     ]) {
       expect(() => decodeRunEvent(message, scope)).toThrow(ActiveRunsError);
     }

@@ -6,14 +6,17 @@
  * ARGV: 1 tag, 2 detail ('1': also the oldest queuedAt and startedAt)
  * Returns: { queued, running, lapsed, oldestQueuedAt|'', oldestStartedAt|'', now, then per source: name, count }
  */
-export const COUNTS = `
+export const COUNTS = String.raw`
 local now = now_ms()
 local meta = redis.call('HGETALL', KEYS[2])
 local queued, running = 0, 0
 local sources, ranks = {}, {}
+local lb = nil
 for i = 1, #meta, 2 do
   local f, v = meta[i], meta[i + 1]
-  if f == 'c:queued' then
+  if f == 'lb' then
+    lb = v
+  elseif f == 'c:queued' then
     queued = tonumber(v)
   elseif f == 'c:running' then
     running = tonumber(v)
@@ -27,7 +30,7 @@ for i = 1, #meta, 2 do
   end
 end
 local lapsed = 0
-if (queued + running) > 0 and maybe_lapsed(KEYS[3], ARGV[1], now) then
+if (queued + running) > 0 and maybe_lapsed(lb, now) then
   local lq = lapsed_in(KEYS[1], 0, 0, now)
   local lr = lapsed_in(KEYS[1], 0, 1, now)
   queued = queued - lq

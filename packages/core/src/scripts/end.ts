@@ -7,11 +7,13 @@
  * ARGV: 1 tag, 2 id, 3 channel, 4 pubmode
  * Returns: { value, leaseScore }
  */
-export const END = `
+export const END = String.raw`
 local id = ARGV[2]
 local now = now_ms()
 local value, ls, rank, phase = load_active(id, now)
-preflight(id, true, rank > 0)
+local zsets = { KEYS[2] }
+if rank > 0 then zsets[2] = KEYS[3] end
+preflight(zsets, nil)
 remove_run(id, value, rank, phase)
 local s = fmt(ls)
 publish(ARGV[3], ARGV[4], 'ended', id, s, value)

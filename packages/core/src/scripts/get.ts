@@ -3,14 +3,10 @@
  *
  * KEYS: 1 runs, 2 lease
  * ARGV: 1 id
- * Returns: { value, leaseScore } or nil
+ * Returns: { value } or nil
  */
-export const GET = `
+export const GET = String.raw`
 local value = redis.call('HGET', KEYS[1], ARGV[1])
-if not value then return false end
-local ls = redis.call('ZSCORE', KEYS[2], ARGV[1])
-if not ls then return false end
-local _, _, deadline = decode_lease(tonumber(ls))
-if deadline <= now_ms() then return false end
-return { value, ls }
+if not value or value_deadline(value) <= now_ms() then return false end
+return { value }
 `;

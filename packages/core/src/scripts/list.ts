@@ -3,21 +3,25 @@
  * Order: running runs by startedAt newest first, then queued runs by queuedAt newest first;
  * equal times by id, descending. Lapsed runs are skipped even before a sweep.
  *
+ * The fast path (no lapsed run in range, the common case) reads ids by rank without scores and
+ * their values in one HMGET: status and lease come from the value, so Redis formats one score
+ * per page (the cursor's), not one per run.
+ *
  * KEYS: 1 runs, 2 index, 3 by-source, 4 lease, 5 meta, 6 registry
  * ARGV: 1 tag, 2 status ('all'|'queued'|'running'), 3 source|'', 4 limit, 5 offset,
  *       6 cursor score relative to the source band|'', 7 cursor id, 8 extra entries the scan may
  *       examine past lapsed runs before it returns a short page with a cursor
- * Returns: { total, nextScore|'', nextId|'', base of the source band, then per run: id, index
- *   score, value, leaseScore } (scores as Redis formats them; the cursor keeps score - base)
+ * Returns: { total, nextScore|'', nextId|'', base of the source band, then per run: id, value }
+ *   (nextScore as Redis formats it; the cursor keeps nextScore - base)
  */
-export const LIST = `
+export const LIST = String.raw`
 local now = now_ms()
 local limit = tonumber(ARGV[4])
 local key, base, rank, source = KEYS[2], 0, 0, ARGV[3]
+local m = redis.call('HMGET', KEYS[5], 'lb', source ~= '' and ('r:' .. source) or 'lb')
 if source ~= '' then
-  local r = redis.call('HGET', KEYS[5], 'r:' .. source)
-  if not r then return { 0, '', '' } end
-  rank = tonumber(r)
+  if not m[2] then return { 0, '', '' } end
+  rank = tonumber(m[2])
   key = KEYS[3]
   base = rank * 2 * T
 end
@@ -31,8 +35,9 @@ elseif ARGV[2] == 'running' then
 end
 
 local total = redis.call('ZCOUNT', key, fmt(lo), '(' .. fmt(hi))
+if total == 0 then return { 0, '', '' } end
 local lapsed = 0
-if total > 0 and maybe_lapsed(KEYS[6], ARGV[1], now) then
+if maybe_lapsed(m[1], now) then
   local ranks = { rank }
   if source == '' then ranks = ranks_in_use(KEYS[5]) end
   for _, r in ipairs(ranks) do
@@ -41,8 +46,12 @@ if total > 0 and maybe_lapsed(KEYS[6], ARGV[1], now) then
 end
 if total - lapsed <= 0 then return { 0, '', '' } end
 
--- rank (in descending order) of the first entry to examine
-local start, skip = 0, 0
+-- ranks in descending order: entries above the range (running runs, or runs of higher-ranked
+-- sources) come first, then the range itself up to last
+local above = 0
+if source ~= '' or hi < 2 * T then above = redis.call('ZCOUNT', key, fmt(hi), '+inf') end
+local last = above + total - 1
+local start, skip = above, 0
 if ARGV[6] ~= '' then
   local cs = fmt(base + tonumber(ARGV[6]))
   if tonumber(cs) < lo or tonumber(cs) >= hi then
@@ -55,109 +64,70 @@ if ARGV[6] ~= '' then
     local a, b = start, start + ties
     while a < b do
       local mid = math.floor((a + b) / 2)
-      local m = redis.call('ZRANGE', key, mid, mid, 'REV')[1]
-      if bytes_lt(m, ARGV[7]) then b = mid else a = mid + 1 end
+      local member = redis.call('ZRANGE', key, mid, mid, 'REV')[1]
+      if bytes_lt(member, ARGV[7]) then b = mid else a = mid + 1 end
     end
     start = a
   end
+elseif lapsed == 0 then
+  start = start + tonumber(ARGV[5])
 else
-  -- entries above the range (running runs, or runs of higher-ranked sources) come first
-  if source ~= '' or hi < 2 * T then start = redis.call('ZCOUNT', key, fmt(hi), '+inf') end
-  if lapsed == 0 then
-    start = start + tonumber(ARGV[5])
-  else
-    skip = tonumber(ARGV[5])
-  end
+  skip = tonumber(ARGV[5])
 end
 
 local out = { total - lapsed, '', '', fmt(base) }
+if start > last then return out end
+
 if lapsed == 0 then
-  -- fast path (no lapsed run in range): one range read of limit + 1 entries, passed through as
-  -- Redis formatted them (no number formatting in Lua: it is the costly part of a page)
-  local batch = redis.call('ZRANGE', key, start, start + limit, 'REV', 'WITHSCORES')
-  local n = #batch / 2
-  if n > 0 and tonumber(batch[n * 2]) < lo then
-    local keep = 0
-    for j = 1, n do
-      if tonumber(batch[j * 2]) < lo then break end
-      keep = j
-    end
-    n = keep
+  local stop = math.min(start + limit - 1, last)
+  local ids = redis.call('ZRANGE', key, start, stop, 'REV')
+  if #ids == 0 then return out end
+  if stop < last then
+    out[2] = redis.call('ZSCORE', key, ids[#ids])
+    out[3] = ids[#ids]
   end
-  if n > limit then
-    n = limit
-    out[2] = batch[n * 2]
-    out[3] = batch[n * 2 - 1]
-  end
-  if n == 0 then return out end
-  local ids = {}
-  for j = 1, n do ids[j] = batch[j * 2 - 1] end
   local values = redis.call('HMGET', KEYS[1], unpack(ids))
-  local leases = redis.call('ZMSCORE', KEYS[4], unpack(ids))
-  for j = 1, n do
-    if not values[j] or not leases[j] then fail('INTERNAL', 'run ' .. ids[j] .. ' is indexed but has no data.') end
+  for j = 1, #ids do
+    if not values[j] then fail('INTERNAL', 'run ' .. ids[j] .. ' is indexed but has no data.') end
     out[#out + 1] = ids[j]
-    out[#out + 1] = batch[j * 2]
     out[#out + 1] = values[j]
-    out[#out + 1] = leases[j]
   end
   return out
 end
 
--- slow path: skip lapsed runs (and, for offset paging, count the offset among live runs only)
-local ids, scores, leases = {}, {}, {}
+-- slow path: skip lapsed runs (and, for offset paging, count the offset among live runs only),
+-- examining at most budget entries before returning a short page with a cursor
 local budget = limit + 1 + skip + tonumber(ARGV[8])
-local examined, more = 0, false
-local last_score, last_id = '', ''
-while true do
-  local size = math.min(limit - #ids + 1 + skip + lapsed, 1000)
-  local batch = redis.call('ZRANGE', key, start, start + size - 1, 'REV', 'WITHSCORES')
-  if #batch == 0 then break end
-  start = start + #batch / 2
-  local batch_ids = {}
-  for i = 1, #batch, 2 do batch_ids[#batch_ids + 1] = batch[i] end
-  local batch_leases = redis.call('ZMSCORE', KEYS[4], unpack(batch_ids))
-  local stop = false
-  for j, id in ipairs(batch_ids) do
-    local sc = batch[j * 2]
-    if tonumber(sc) < lo then
-      stop = true
-      break
-    end
-    if #ids == limit or examined >= budget then
-      more = true
-      stop = true
+local examined, found = 0, 0
+local last_id = nil
+while start <= last and found < limit and examined < budget do
+  local stop = math.min(start + math.min(limit - found + skip + lapsed, 1000) - 1, last)
+  local ids = redis.call('ZRANGE', key, start, stop, 'REV')
+  if #ids == 0 then break end
+  start = start + #ids
+  local values = redis.call('HMGET', KEYS[1], unpack(ids))
+  for j = 1, #ids do
+    if found == limit or examined >= budget then
+      start = start - (#ids - j + 1)
       break
     end
     examined = examined + 1
-    last_score, last_id = sc, id
-    local _, _, deadline = decode_lease(tonumber(batch_leases[j]))
-    if deadline > now then
+    last_id = ids[j]
+    if not values[j] then fail('INTERNAL', 'run ' .. ids[j] .. ' is indexed but has no data.') end
+    if value_deadline(values[j]) > now then
       if skip > 0 then
         skip = skip - 1
       else
-        ids[#ids + 1] = id
-        scores[#ids] = sc
-        leases[#ids] = batch_leases[j]
+        found = found + 1
+        out[#out + 1] = ids[j]
+        out[#out + 1] = values[j]
       end
     end
   end
-  if stop or #batch < size * 2 then break end
 end
-
-if more then
-  out[2] = last_score
+if start <= last and last_id then
+  out[2] = redis.call('ZSCORE', key, last_id)
   out[3] = last_id
-end
-if #ids > 0 then
-  local values = redis.call('HMGET', KEYS[1], unpack(ids))
-  for i, id in ipairs(ids) do
-    if not values[i] then fail('INTERNAL', 'run ' .. id .. ' is indexed but has no data.') end
-    out[#out + 1] = id
-    out[#out + 1] = scores[i]
-    out[#out + 1] = values[i]
-    out[#out + 1] = leases[i]
-  end
 end
 return out
 `;

@@ -8,10 +8,16 @@
  * Numbers are always formatted with %.0f before they reach redis.call: Lua's default
  * number-to-string conversion keeps 14 digits and would corrupt scores above 10^14.
  *
+ * A run's value (src/codec.ts): queuedAt \n startedAt \n leaseDeadline \n source \n caption \n data.
+ * The deadline is kept both in the value and in the lease score, always changed together: reads
+ * take it from the value, so they never make Redis format a score per run (the costly part of a
+ * page); the lease set orders runs for the sweeper and counts lapsed runs per filter.
+ *
  * Write scripts take the same first KEYS:
  *   1 runs (HASH), 2 index (ZSET), 3 by-source (ZSET), 4 lease (ZSET), 5 meta (HASH), 6 registry (ZSET)
+ * The meta hash keeps `lb`, the scope's registry score: a lower bound of its lease deadlines.
  */
-export const PRELUDE = `
+export const PRELUDE = String.raw`
 local T = 17592186044416
 local function fmt(n) return string.format('%.0f', n) end
 local function fail(code, message)
@@ -21,17 +27,25 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
--- value = queuedAt \\n startedAt \\n source \\n captionJSON \\n dataJSON
+-- q, s, d, src, cap, data of a value
 local function split_value(v)
-  local a = string.find(v, '\\n', 1, true)
-  local b = string.find(v, '\\n', a + 1, true)
-  local c = string.find(v, '\\n', b + 1, true)
-  local d = string.find(v, '\\n', c + 1, true)
+  local a = string.find(v, '\n', 1, true)
+  local b = string.find(v, '\n', a + 1, true)
+  local c = string.find(v, '\n', b + 1, true)
+  local d = string.find(v, '\n', c + 1, true)
+  local e = string.find(v, '\n', d + 1, true)
   return string.sub(v, 1, a - 1), string.sub(v, a + 1, b - 1), string.sub(v, b + 1, c - 1),
-    string.sub(v, c + 1, d - 1), string.sub(v, d + 1)
+    string.sub(v, c + 1, d - 1), string.sub(v, d + 1, e - 1), string.sub(v, e + 1)
 end
-local function join_value(q, s, src, cap, data)
-  return q .. '\\n' .. s .. '\\n' .. src .. '\\n' .. cap .. '\\n' .. data
+local function join_value(q, s, d, src, cap, data)
+  return q .. '\n' .. s .. '\n' .. d .. '\n' .. src .. '\n' .. cap .. '\n' .. data
+end
+-- the lease deadline of a value, without splitting the rest
+local function value_deadline(v)
+  local a = string.find(v, '\n', 1, true)
+  local b = string.find(v, '\n', a + 1, true)
+  local c = string.find(v, '\n', b + 1, true)
+  return tonumber(string.sub(v, b + 1, c - 1))
 end
 -- rank, phase, deadline of a lease score
 local function decode_lease(score)
@@ -41,22 +55,35 @@ end
 `;
 
 /** Helpers of the write scripts (they use KEYS 1-6 as listed above). */
-export const WRITE_PRELUDE = `
+export const WRITE_PRELUDE = String.raw`
 -- Adds by to a meta counter; a counter that reaches zero is removed, so meta stays small.
 local function incr(field, by)
   local n = redis.call('HINCRBY', KEYS[5], field, by)
   if n <= 0 then redis.call('HDEL', KEYS[5], field) end
   return n
 end
--- Reads every key a write may touch before its first write, so a key of the wrong type
--- (WRONGTYPE) fails the script before it changes anything. Returns meta's key expiry and the
--- scope's registry score (a lower bound of its lease deadlines), which the write needs anyway.
-local function preflight(id, with_index, with_src)
-  if with_index then redis.call('ZSCORE', KEYS[2], id) end
-  if with_src then redis.call('ZSCORE', KEYS[3], id) end
-  local exp = redis.call('HGET', KEYS[5], 'exp')
-  local lb = redis.call('ZSCORE', KEYS[6], ARGV[1])
-  return tonumber(exp or '0'), lb and tonumber(lb)
+-- Before the first write: reads meta (key expiry, registry lower bound, one extra field) and
+-- checks in one call that every sorted set the write will change is a sorted set (ZINTERCARD
+-- fails WRONGTYPE otherwise), so a key of the wrong type fails the script before it changes
+-- anything (Redis does not roll a script back). The hashes are type-checked by the reads.
+-- Returns exp, whether the registry must be lowered to deadline, and the extra field.
+local function preflight(zsets, deadline, extra)
+  local m = redis.call('HMGET', KEYS[5], 'exp', 'lb', extra or 'exp')
+  local lower = deadline ~= nil and (not m[2] or deadline < tonumber(m[2]))
+  if lower then zsets[#zsets + 1] = KEYS[6] end
+  if #zsets > 0 then
+    -- LIMIT 1: stops at the first common member (idx and lease share all of theirs); an absent
+    -- key is empty, so a new scope costs nothing
+    zsets[#zsets + 1] = 'LIMIT'
+    zsets[#zsets + 1] = 1
+    redis.call('ZINTERCARD', #zsets - 2, unpack(zsets))
+  end
+  return tonumber(m[1] or '0'), lower, m[3]
+end
+-- Lowers the scope's registry score (and its copy in meta) so the sweeper looks in time.
+local function lower_registry(deadline)
+  redis.call('ZADD', KEYS[6], 'LT', fmt(deadline), ARGV[1])
+  redis.call('HSET', KEYS[5], 'lb', fmt(deadline))
 end
 -- Keeps every key of the scope alive until at least deadline + grace (server clock).
 -- Extends only when needed, so most writes set no expiry. force: a key was just created.
@@ -67,24 +94,22 @@ local function keep_alive(deadline, grace, force, exp)
     redis.call('HSET', KEYS[5], 'exp', new_exp)
   end
 end
--- Lowers the scope's registry score to deadline if it is earlier, so the sweeper looks in time.
-local function lower_registry(deadline, lb)
-  if not lb or deadline < lb then redis.call('ZADD', KEYS[6], fmt(deadline), ARGV[1]) end
-end
+-- Publishes a change event carrying the scope's next sequence number.
+-- mode '0': events off, '1': PUBLISH, '2': SPUBLISH (sharded pub/sub, Redis Cluster).
 -- The sequence advances even with events off, so viewers of a store that publishes see a gap
 -- for a change made by one that does not.
 local function publish(channel, mode, kind, id, lease_score, value)
   local seq = redis.call('HINCRBY', KEYS[5], 'seq', 1)
   if mode == '0' then return end
-  local msg = kind .. '\\n' .. seq .. '\\n' .. id .. '\\n' .. lease_score .. '\\n' .. value
+  local msg = kind .. '\n' .. seq .. '\n' .. id .. '\n' .. lease_score .. '\n' .. value
   if mode == '2' then
     redis.call('SPUBLISH', channel, msg)
   else
     redis.call('PUBLISH', channel, msg)
   end
 end
--- Loads an active run: value, lease score, rank, phase, deadline; fails NOT_FOUND if it is gone
--- or its lease lapsed (a lapsed run belongs to the sweeper and is never brought back).
+-- Loads an active run: value, lease score, rank, phase; fails NOT_FOUND if it is gone or its
+-- lease lapsed (a lapsed run belongs to the sweeper and is never brought back).
 local function load_active(id, now)
   local value = redis.call('HGET', KEYS[1], id)
   if not value then
@@ -97,7 +122,7 @@ local function load_active(id, now)
   if deadline <= now then
     fail('NOT_FOUND', 'run ' .. id .. ' lapsed (its lease expired); the sweeper reports it as expired.')
   end
-  return value, ls, rank, phase, deadline
+  return value, ls, rank, phase
 end
 -- Removes a run from every structure and fixes the counters.
 local function remove_run(id, value, rank, phase)
@@ -107,7 +132,7 @@ local function remove_run(id, value, rank, phase)
   incr(phase == 1 and 'c:running' or 'c:queued', -1)
   if rank > 0 then
     redis.call('ZREM', KEYS[3], id)
-    local _, _, src = split_value(value)
+    local _, _, _, src = split_value(value)
     if incr('s:' .. src, -1) <= 0 then
       redis.call('HDEL', KEYS[5], 'r:' .. src, 'k:' .. rank)
     end
@@ -116,11 +141,10 @@ end
 `;
 
 /** Helpers of the read scripts (list, counts). */
-export const READ_PRELUDE = `
--- True when some run of the scope may have lapsed: the registry score is a lower bound of the
--- scope's earliest lease deadline (writes lower it, the sweeper raises it to the exact minimum).
-local function maybe_lapsed(registry_key, tag, now)
-  local lb = redis.call('ZSCORE', registry_key, tag)
+export const READ_PRELUDE = String.raw`
+-- True when some run of the scope may have lapsed: lb (meta) is a lower bound of the scope's
+-- lease deadlines (writes lower it, the sweeper raises it to the exact minimum).
+local function maybe_lapsed(lb, now)
   return (not lb) or tonumber(lb) <= now
 end
 -- Ranks in use: 0 (runs without a source) and every allocated source rank (meta k:<rank>).

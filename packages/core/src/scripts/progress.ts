@@ -7,26 +7,21 @@
  *       8 setCaption ('1'|'0'), 9 captionJSON|'', 10 setData ('1'|'0'), 11 dataJSON|''
  * Returns: { value, leaseScore }
  */
-export const PROGRESS = `
+export const PROGRESS = String.raw`
 local id = ARGV[2]
 local now = now_ms()
-local value, ls, rank, phase = load_active(id, now)
-local exp, lb = preflight(id, false, false)
-if ARGV[8] == '1' or ARGV[10] == '1' then
-  local q, s, src, cap, data = split_value(value)
-  if ARGV[8] == '1' then cap = ARGV[9] end
-  if ARGV[10] == '1' then data = ARGV[11] end
-  local new_value = join_value(q, s, src, cap, data)
-  if new_value ~= value then
-    value = new_value
-    redis.call('HSET', KEYS[1], id, value)
-  end
-end
+local value, _, rank, phase = load_active(id, now)
 local deadline = now + tonumber(ARGV[3])
+local exp, lower = preflight({}, deadline)
+local q, s, _, src, cap, data = split_value(value)
+if ARGV[8] == '1' then cap = ARGV[9] end
+if ARGV[10] == '1' then data = ARGV[11] end
+value = join_value(q, s, fmt(deadline), src, cap, data)
+redis.call('HSET', KEYS[1], id, value)
 local nls = fmt((rank * 2 + phase) * T + deadline)
 redis.call('ZADD', KEYS[4], nls, id)
 keep_alive(deadline, tonumber(ARGV[4]), false, exp)
-lower_registry(deadline, lb)
+if lower then lower_registry(deadline) end
 if ARGV[7] == 'progress' then publish(ARGV[5], ARGV[6], 'progress', id, nls, value) end
 return { value, nls }
 `;

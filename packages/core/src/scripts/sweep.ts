@@ -3,15 +3,15 @@
  * once), re-delivers claims that were never acknowledged, and reschedules the scope in the
  * registry. Bounded: at most `limit` runs per call, so no call blocks Redis for long.
  *
- * Claimed runs wait in the scope's outbox hash (`id -> claimedAt \\n leaseScore \\n value`) until the
+ * Claimed runs wait in the scope's outbox hash (`id -> claimedAt \n leaseScore \n value`) until the
  * sweeper acknowledges them (HDEL) after calling the app's hook. A claim older than `reclaimMs`
  * (its sweeper died) is handed out again, so a crash never loses a report.
  *
  * KEYS: 1 runs, 2 index, 3 by-source, 4 lease, 5 meta, 6 registry, 7 outbox
  * ARGV: 1 tag, 2 limit, 3 reclaimMs, 4 channel, 5 pubmode, 6 outboxTtlMs
- * Returns: { more (1|0), then per run: id, leaseScore \\n value, redelivery (1|0) }
+ * Returns: { more (1|0), then per run: id, leaseScore \n value, redelivery (1|0) }
  */
-export const SWEEP = `
+export const SWEEP = String.raw`
 local now = now_ms()
 local limit = tonumber(ARGV[2])
 local reclaim_ms = tonumber(ARGV[3])
@@ -32,10 +32,10 @@ if redis.call('EXISTS', KEYS[7]) == 1 then
   for i = 1, #entries, 2 do
     if claimed >= limit then break end
     local entry = entries[i + 1]
-    local nl = string.find(entry, '\\n', 1, true)
+    local nl = string.find(entry, '\n', 1, true)
     if tonumber(string.sub(entry, 1, nl - 1)) + reclaim_ms <= now then
       local rest = string.sub(entry, nl + 1)
-      redis.call('HSET', KEYS[7], entries[i], fmt(now) .. '\\n' .. rest)
+      redis.call('HSET', KEYS[7], entries[i], fmt(now) .. '\n' .. rest)
       out[#out + 1] = entries[i]
       out[#out + 1] = rest
       out[#out + 1] = 1
@@ -63,10 +63,10 @@ for _, r in ipairs(ranks_in_use(KEYS[5])) do
         -- an unacknowledged report for the same id waits; claim this one after it is acknowledged
         if not pending[i] then
           if values[i] then
-            local entry = fmt(tonumber(lapsed[i * 2])) .. '\\n' .. values[i]
+            local entry = fmt(tonumber(lapsed[i * 2])) .. '\n' .. values[i]
             take[#take + 1] = id
             outbox[#outbox + 1] = id
-            outbox[#outbox + 1] = stamp .. '\\n' .. entry
+            outbox[#outbox + 1] = stamp .. '\n' .. entry
             out[#out + 1] = id
             out[#out + 1] = entry
             out[#out + 1] = 0
@@ -95,8 +95,8 @@ for _, r in ipairs(ranks_in_use(KEYS[5])) do
         else
           for i = 1, #outbox, 2 do
             local entry = outbox[i + 1]
-            local nl = string.find(entry, '\\n', 1, true)
-            local nl2 = string.find(entry, '\\n', nl + 1, true)
+            local nl = string.find(entry, '\n', 1, true)
+            local nl2 = string.find(entry, '\n', nl + 1, true)
             publish(ARGV[4], ARGV[5], 'expired', outbox[i], string.sub(entry, nl + 1, nl2 - 1),
               string.sub(entry, nl2 + 1))
           end
@@ -132,8 +132,10 @@ else
 end
 if next_at then
   redis.call('ZADD', KEYS[6], fmt(next_at), ARGV[1])
+  if redis.call('EXISTS', KEYS[5]) == 1 then redis.call('HSET', KEYS[5], 'lb', fmt(next_at)) end
 else
   redis.call('ZREM', KEYS[6], ARGV[1])
+  redis.call('HDEL', KEYS[5], 'lb')
 end
 return out
 `;
