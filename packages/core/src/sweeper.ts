@@ -267,7 +267,16 @@ async function sweepScope<TData>(
       }
     }
     if (acked.length > 0) {
-      await client.eval(ACK_REPORTS, 4, keys.runs, keys.registry, keys.expired, keys.meta, tag, ...acked);
+      await client.eval(
+        ACK_REPORTS,
+        4,
+        keys.runs,
+        keys.registry,
+        keys.expired,
+        keys.meta,
+        tag,
+        ...acked,
+      );
     }
     if (Number(reply[0]) !== 1) return;
   }

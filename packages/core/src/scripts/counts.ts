@@ -6,7 +6,7 @@
  * ARGV: 1 tag, 2 detail ('1': also the oldest queuedAt and startedAt)
  * Returns: { queued, running, lapsed, oldestQueuedAt|'', oldestStartedAt|'', now, then per source: name, count }
  */
-export const COUNTS = String.raw`
+export const COUNTS = `
 local now = now_ms()
 local meta = redis.call('HGETALL', KEYS[2])
 local queued, running = 0, 0

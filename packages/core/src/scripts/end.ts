@@ -7,7 +7,7 @@
  * ARGV: 1 tag, 2 id, 3 channel, 4 pubmode
  * Returns: { value, leaseScore }
  */
-export const END = String.raw`
+export const END = `
 local id = ARGV[2]
 local now = now_ms()
 local value, ls, rank, phase = load_active(id, now)

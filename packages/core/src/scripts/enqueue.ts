@@ -7,7 +7,7 @@
  *       9 captionJSON|'', 10 dataJSON|'', 11 maxSources
  * Returns: { value, leaseScore, created (1|0), runs in the scope after the call }
  */
-export const ENQUEUE = String.raw`
+export const ENQUEUE = `
 local id = ARGV[2]
 local now = now_ms()
 local existing = redis.call('HGET', KEYS[1], id)

@@ -5,7 +5,7 @@
  * ARGV: 1 id
  * Returns: { value } or nil
  */
-export const GET = String.raw`
+export const GET = `
 local value = redis.call('HGET', KEYS[1], ARGV[1])
 if not value or value_deadline(value) <= now_ms() then return false end
 return { value }

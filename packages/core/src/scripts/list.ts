@@ -14,7 +14,7 @@
  * Returns: { total, nextScore|'', nextId|'', base of the source band, then per run: id, value }
  *   (nextScore as Redis formats it; the cursor keeps nextScore - base)
  */
-export const LIST = String.raw`
+export const LIST = `
 local now = now_ms()
 local limit = tonumber(ARGV[4])
 local key, base, rank, source = KEYS[2], 0, 0, ARGV[3]

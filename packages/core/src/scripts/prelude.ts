@@ -141,7 +141,7 @@ end
 `;
 
 /** Helpers of the read scripts (list, counts). */
-export const READ_PRELUDE = String.raw`
+export const READ_PRELUDE = `
 -- True when some run of the scope may have lapsed: lb (meta) is a lower bound of the scope's
 -- lease deadlines (writes lower it, the sweeper raises it to the exact minimum).
 local function maybe_lapsed(lb, now)

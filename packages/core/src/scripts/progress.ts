@@ -7,7 +7,7 @@
  *       8 setCaption ('1'|'0'), 9 captionJSON|'', 10 setData ('1'|'0'), 11 dataJSON|''
  * Returns: { value, leaseScore }
  */
-export const PROGRESS = String.raw`
+export const PROGRESS = `
 local id = ARGV[2]
 local now = now_ms()
 local value, _, rank, phase = load_active(id, now)

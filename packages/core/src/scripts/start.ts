@@ -6,7 +6,7 @@
  * ARGV: 1 tag, 2 id, 3 leaseMs, 4 graceMs, 5 channel, 6 pubmode, 7 startedAt|''
  * Returns: { value, leaseScore, changed (1|0) }
  */
-export const START = String.raw`
+export const START = `
 local id = ARGV[2]
 local now = now_ms()
 local value, ls, rank, phase = load_active(id, now)
