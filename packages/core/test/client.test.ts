@@ -4,36 +4,15 @@ import { connect, keysUnder, startRedisServer, uniquePrefix } from '@active-runs
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LAYOUT_VERSION } from '../src/constants.js';
-import type { ActiveRunStore, ActiveRunsErrorCode, RedisLike } from '../src/index.js';
-import { ActiveRunsError, createActiveRunStore, scopeKeys } from '../src/index.js';
+import type { ActiveRunStore, RedisLike } from '../src/index.js';
+import { createActiveRunStore, scopeKeys } from '../src/index.js';
 import { parseScope } from '../src/keys.js';
 import { SCRIPTS } from '../src/scripts/index.js';
+import { expectFailure } from './expect-failure.js';
 import { useStoreHarness } from './harness.js';
 
 const h = useStoreHarness();
 const scope = { workspaceId: 'w1', projectId: 'p1' };
-
-async function expectFailure(
-  call: () => unknown,
-  code: ActiveRunsErrorCode,
-  ...parts: string[]
-): Promise<ActiveRunsError> {
-  let caught: unknown;
-  let failed = false;
-  try {
-    await call();
-  } catch (error) {
-    failed = true;
-    caught = error;
-  }
-  expect(failed, `expected the call to fail with ${code}`).toBe(true);
-  expect(caught).toBeInstanceOf(ActiveRunsError);
-  const error = caught as ActiveRunsError;
-  expect(error.name).toBe('ActiveRunsError');
-  expect(error.code, error.message).toBe(code);
-  for (const part of parts) expect(error.message).toContain(part);
-  return error;
-}
 
 /**
  * Resolves once the client's connection is closed for good. ioredis resolves quit() when Redis

@@ -11,6 +11,7 @@ import {
   scopeKeys,
 } from '../src/index.js';
 import { parseScope } from '../src/keys.js';
+import { expectFailure } from './expect-failure.js';
 import { useStoreHarness } from './harness.js';
 
 const h = useStoreHarness();
@@ -33,39 +34,6 @@ interface LooseStore {
   stopSweeper(): Promise<void>;
 }
 const loose = (store: ActiveRunStore<unknown>) => store as unknown as LooseStore;
-
-/**
- * Runs `call` (sync throw or rejected promise) and checks what a user sees: an ActiveRunsError
- * (an Error named ActiveRunsError) with the given code and a message containing every `parts`.
- */
-async function expectFailure(
-  call: () => unknown,
-  code: ActiveRunsErrorCode,
-  ...parts: (string | RegExp)[]
-): Promise<ActiveRunsError> {
-  let caught: unknown;
-  let failed = false;
-  try {
-    await call();
-  } catch (error) {
-    failed = true;
-    caught = error;
-  }
-  expect(failed, `expected the call to fail with ${code}`).toBe(true);
-  expect(caught).toBeInstanceOf(ActiveRunsError);
-  expect(caught).toBeInstanceOf(Error);
-  const error = caught as ActiveRunsError;
-  expect(error.name).toBe('ActiveRunsError');
-  expect(error.code, error.message).toBe(code);
-  expect(isActiveRunsError(error)).toBe(true);
-  expect(isActiveRunsError(error, code)).toBe(true);
-  expect(error.message.length).toBeGreaterThan(10);
-  for (const part of parts) {
-    if (typeof part === 'string') expect(error.message).toContain(part);
-    else expect(error.message).toMatch(part);
-  }
-  return error;
-}
 
 /** Every key under the prefix with its type, TTL and full content (to prove nothing changed). */
 async function snapshot(prefix: string): Promise<Record<string, unknown>> {

@@ -1,21 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { ActiveRunsError, scopeKeys } from '../src/index.js';
+import { scopeKeys } from '../src/index.js';
 import { parseScope } from '../src/keys.js';
+import { codeOf } from './expect-failure.js';
 import { sleep, useStoreHarness } from './harness.js';
 
 const h = useStoreHarness();
 const scope = { workspaceId: 'w1', projectId: 'p1' };
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(ActiveRunsError);
-    return (error as ActiveRunsError).code;
-  }
-  throw new Error('expected the call to fail');
-}
 
 describe('run lifecycle', () => {
   it('enqueues, starts, reports progress, heartbeats and ends a run', async () => {

@@ -1,21 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { ActiveRun, ActiveRunStore, ListOptions, Scope } from '../src/index.js';
-import { ActiveRunsError } from '../src/index.js';
+import { codeOf } from './expect-failure.js';
 import { sleep, useStoreHarness } from './harness.js';
 
 const h = useStoreHarness();
 const scope: Scope = { workspaceId: 'w1', projectId: 'p1' };
 const otherScope: Scope = { workspaceId: 'w1', projectId: 'p2' };
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(ActiveRunsError);
-    return (error as ActiveRunsError).code;
-  }
-  throw new Error('expected the call to fail');
-}
 
 /** Every run matching the options, following nextCursor to the end. */
 async function walk(
