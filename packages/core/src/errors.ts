@@ -29,6 +29,20 @@ export const ACTIVE_RUNS_ERROR_CODES: readonly ActiveRunsErrorCode[] = [
   'INTERNAL',
 ];
 
+/**
+ * The HTTP status an API should answer with for each code, so every adapter maps errors alike:
+ * bad input 400, not active 404, conflict 409, too large 413, Redis down 503, Redis slow 504.
+ */
+export const HTTP_STATUS_BY_CODE: Readonly<Record<ActiveRunsErrorCode, number>> = {
+  INVALID_ARGUMENT: 400,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  REDIS_UNAVAILABLE: 503,
+  TIMEOUT: 504,
+  INTERNAL: 500,
+};
+
 /** Options for {@link ActiveRunsError}. */
 export interface ActiveRunsErrorOptions {
   /** The underlying error (Redis, zod, ...). */

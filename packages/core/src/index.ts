@@ -10,7 +10,12 @@ export {
   SECOND_MS,
 } from './constants.js';
 export type { ActiveRunsErrorCode, ActiveRunsErrorOptions } from './errors.js';
-export { ACTIVE_RUNS_ERROR_CODES, ActiveRunsError, isActiveRunsError } from './errors.js';
+export {
+  ACTIVE_RUNS_ERROR_CODES,
+  ActiveRunsError,
+  HTTP_STATUS_BY_CODE,
+  isActiveRunsError,
+} from './errors.js';
 export type {
   RunChangeEvent,
   RunChangeType,

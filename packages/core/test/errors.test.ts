@@ -7,6 +7,7 @@ import {
   ACTIVE_RUNS_ERROR_CODES,
   ActiveRunsError,
   createActiveRunStore,
+  HTTP_STATUS_BY_CODE,
   isActiveRunsError,
   scopeKeys,
 } from '../src/index.js';
@@ -1110,3 +1111,18 @@ describe.skipIf(h.topology === 'cluster')(
     });
   },
 );
+
+describe('HTTP statuses', () => {
+  it('every code has the status an API answers with', () => {
+    expect(Object.keys(HTTP_STATUS_BY_CODE).sort()).toEqual([...ACTIVE_RUNS_ERROR_CODES].sort());
+    expect(HTTP_STATUS_BY_CODE).toMatchObject({
+      INVALID_ARGUMENT: 400,
+      NOT_FOUND: 404,
+      CONFLICT: 409,
+      PAYLOAD_TOO_LARGE: 413,
+      REDIS_UNAVAILABLE: 503,
+      TIMEOUT: 504,
+      INTERNAL: 500,
+    });
+  });
+});
