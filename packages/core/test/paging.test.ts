@@ -165,6 +165,27 @@ describe('cursor paging while runs come and go', () => {
           for (const run of page.items) seen.push({ run, request });
           if (page.items.length > 0) lastKey = keyOf(page.items[page.items.length - 1]!);
           cursor = page.nextCursor;
+          if (pages === 1) {
+            // one run certain to match the filter and to sort below any cursor (the lowest
+            // times), so the "added below the cursor appears" check never runs empty
+            const id = 'below-every-cursor';
+            let run = await store.enqueue(scope, {
+              id,
+              queuedAt: 900,
+              source: filter.source ?? 'api',
+            });
+            if (filter.status === 'running')
+              run = await store.start(scope, id, { startedAt: 4_900 });
+            added.set(id, { run, firstRequest: requestsIssued });
+            // and one end for certain, whatever the writer's timing
+            const victim = [...alive].find((aliveId) => aliveId.startsWith('init-'));
+            if (victim) {
+              alive.delete(victim);
+              await store.end(scope, victim);
+              endedBeforeRequest.set(victim, requestsIssued);
+              endsDone++;
+            }
+          }
           await writeOnce();
           await writeOnce();
           if (pages > 500) throw new Error('walk does not end');

@@ -11,11 +11,32 @@ export const END = `
 local id = ARGV[2]
 local now = now_ms()
 local value, ls, rank, phase = load_active(id, now)
+local status = phase == 1 and 'c:running' or 'c:queued'
+local fields = { 'seq', status }
+local _, _, _, src = split_value(value)
+if rank > 0 then fields[3] = 's:' .. src end
+local m = read_meta(fields)
 local zsets = { KEYS[2] }
 if rank > 0 then zsets[2] = KEYS[3] end
-preflight(zsets, nil)
-remove_run(id, value, rank, phase)
+check_zsets(zsets)
+redis.call('HDEL', KEYS[1], id)
+redis.call('ZREM', KEYS[2], id)
+redis.call('ZREM', KEYS[4], id)
+local seq = num(m.seq) + 1
+local changes = { 'seq', seq, status, num(m[status]) - 1 }
+if rank > 0 then
+  redis.call('ZREM', KEYS[3], id)
+  local n = num(m['s:' .. src]) - 1
+  if n <= 0 then
+    -- the source's last run: free its rank for other sources
+    redis.call('HDEL', KEYS[5], 's:' .. src, 'r:' .. src, 'k:' .. rank)
+  else
+    changes[#changes + 1] = 's:' .. src
+    changes[#changes + 1] = n
+  end
+end
+redis.call('HSET', KEYS[5], unpack(changes))
 local s = fmt(ls)
-publish(ARGV[3], ARGV[4], 'ended', id, s, value)
+publish(ARGV[3], ARGV[4], 'ended', seq, id, s, value)
 return { value, s }
 `;

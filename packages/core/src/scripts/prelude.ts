@@ -54,39 +54,44 @@ local function decode_lease(score)
 end
 `;
 
-/** Helpers of the write scripts (they use KEYS 1-6 as listed above). */
+/**
+ * Helpers of the write scripts (they use KEYS 1-6 as listed above).
+ *
+ * A write reads the meta fields it needs in one HMGET and writes them back in one HSET (counters,
+ * event sequence, registry bound): fewer calls per write is most of a write's cost. Counters may
+ * sit at 0; readers skip zeros.
+ */
 export const WRITE_PRELUDE = String.raw`
--- Adds by to a meta counter; a counter that reaches zero is removed, so meta stays small.
-local function incr(field, by)
-  local n = redis.call('HINCRBY', KEYS[5], field, by)
-  if n <= 0 then redis.call('HDEL', KEYS[5], field) end
-  return n
+-- The meta fields named, as a table field -> value (nil when absent); also type-checks meta.
+local function read_meta(fields)
+  local values = redis.call('HMGET', KEYS[5], unpack(fields))
+  local m = {}
+  for i, f in ipairs(fields) do m[f] = values[i] end
+  return m
 end
--- Before the first write: reads meta (key expiry, registry lower bound, one extra field) and
--- checks in one call that every sorted set the write will change is a sorted set (ZINTERCARD
--- fails WRONGTYPE otherwise), so a key of the wrong type fails the script before it changes
--- anything (Redis does not roll a script back). The hashes are type-checked by the reads.
--- Returns exp, whether the registry must be lowered to deadline, and the extra field.
-local function preflight(zsets, deadline, extra)
-  local m = redis.call('HMGET', KEYS[5], 'exp', 'lb', extra or 'exp')
-  local lower = deadline ~= nil and (not m[2] or deadline < tonumber(m[2]))
-  if lower then zsets[#zsets + 1] = KEYS[6] end
-  if #zsets > 0 then
-    -- LIMIT 1: stops at the first common member (idx and lease share all of theirs); an absent
-    -- key is empty, so a new scope costs nothing
-    zsets[#zsets + 1] = 'LIMIT'
-    zsets[#zsets + 1] = 1
-    redis.call('ZINTERCARD', #zsets - 2, unpack(zsets))
-  end
-  return tonumber(m[1] or '0'), lower, m[3]
+local function num(v) return tonumber(v or '0') end
+-- Before the first write: checks in one call that every sorted set the write will change is a
+-- sorted set (ZINTERCARD fails WRONGTYPE otherwise), so a key of the wrong type fails the script
+-- before it changes anything (Redis does not roll a script back). LIMIT 1 stops at the first
+-- common member (idx and lease share all of theirs); an absent key is empty, so it is free.
+local function check_zsets(zsets)
+  local n = #zsets
+  zsets[n + 1] = 'LIMIT'
+  zsets[n + 2] = 1
+  redis.call('ZINTERCARD', n, unpack(zsets))
 end
--- Lowers the scope's registry score (and its copy in meta) so the sweeper looks in time.
+-- Whether deadline is earlier than the scope's registry bound (meta lb), so the registry must
+-- be lowered for the sweeper to look in time.
+local function must_lower(m, deadline)
+  return not m.lb or deadline < tonumber(m.lb)
+end
+-- Lowers the registry score (its copy in meta is written by the caller's HSET).
 local function lower_registry(deadline)
   redis.call('ZADD', KEYS[6], 'LT', fmt(deadline), ARGV[1])
-  redis.call('HSET', KEYS[5], 'lb', fmt(deadline))
 end
--- Keeps every key of the scope alive until at least deadline + grace (server clock).
--- Extends only when needed, so most writes set no expiry. force: a key was just created.
+-- Keeps every key of the scope alive until at least deadline + grace (server clock). Call it
+-- after the writes (PEXPIREAT ignores a key that does not exist yet). Extends only when needed,
+-- so most writes set no expiry. force: a key was just created.
 local function keep_alive(deadline, grace, force, exp)
   if force or deadline > exp then
     local new_exp = fmt(math.max(exp, deadline + grace))
@@ -94,12 +99,9 @@ local function keep_alive(deadline, grace, force, exp)
     redis.call('HSET', KEYS[5], 'exp', new_exp)
   end
 end
--- Publishes a change event carrying the scope's next sequence number.
+-- Publishes a change event with its sequence number (the caller stores seq in meta).
 -- mode '0': events off, '1': PUBLISH, '2': SPUBLISH (sharded pub/sub, Redis Cluster).
--- The sequence advances even with events off, so viewers of a store that publishes see a gap
--- for a change made by one that does not.
-local function publish(channel, mode, kind, id, lease_score, value)
-  local seq = redis.call('HINCRBY', KEYS[5], 'seq', 1)
+local function publish(channel, mode, kind, seq, id, lease_score, value)
   if mode == '0' then return end
   local msg = kind .. '\n' .. seq .. '\n' .. id .. '\n' .. lease_score .. '\n' .. value
   if mode == '2' then
@@ -107,6 +109,12 @@ local function publish(channel, mode, kind, id, lease_score, value)
   else
     redis.call('PUBLISH', channel, msg)
   end
+end
+-- Adds by to a meta counter (the sweeper's batches); a counter at zero is removed.
+local function incr(field, by)
+  local n = redis.call('HINCRBY', KEYS[5], field, by)
+  if n <= 0 then redis.call('HDEL', KEYS[5], field) end
+  return n
 end
 -- Loads an active run: value, lease score, rank, phase; fails NOT_FOUND if it is gone or its
 -- lease lapsed (a lapsed run belongs to the sweeper and is never brought back).
@@ -123,20 +131,6 @@ local function load_active(id, now)
     fail('NOT_FOUND', 'run ' .. id .. ' lapsed (its lease expired); the sweeper reports it as expired.')
   end
   return value, ls, rank, phase
-end
--- Removes a run from every structure and fixes the counters.
-local function remove_run(id, value, rank, phase)
-  redis.call('HDEL', KEYS[1], id)
-  redis.call('ZREM', KEYS[2], id)
-  redis.call('ZREM', KEYS[4], id)
-  incr(phase == 1 and 'c:running' or 'c:queued', -1)
-  if rank > 0 then
-    redis.call('ZREM', KEYS[3], id)
-    local _, _, _, src = split_value(value)
-    if incr('s:' .. src, -1) <= 0 then
-      redis.call('HDEL', KEYS[5], 'r:' .. src, 'k:' .. rank)
-    end
-  end
 end
 `;
 

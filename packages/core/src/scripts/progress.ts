@@ -12,7 +12,9 @@ local id = ARGV[2]
 local now = now_ms()
 local value, _, rank, phase = load_active(id, now)
 local deadline = now + tonumber(ARGV[3])
-local exp, lower = preflight({}, deadline)
+local m = read_meta({ 'exp', 'lb', 'seq' })
+local lower = must_lower(m, deadline)
+if lower then check_zsets({ KEYS[6] }) end
 local q, s, _, src, cap, data = split_value(value)
 if ARGV[8] == '1' then cap = ARGV[9] end
 if ARGV[10] == '1' then data = ARGV[11] end
@@ -20,8 +22,19 @@ value = join_value(q, s, fmt(deadline), src, cap, data)
 redis.call('HSET', KEYS[1], id, value)
 local nls = fmt((rank * 2 + phase) * T + deadline)
 redis.call('ZADD', KEYS[4], nls, id)
-keep_alive(deadline, tonumber(ARGV[4]), false, exp)
-if lower then lower_registry(deadline) end
-if ARGV[7] == 'progress' then publish(ARGV[5], ARGV[6], 'progress', id, nls, value) end
+local changes = {}
+local seq = num(m.seq) + 1
+if ARGV[7] == 'progress' then
+  changes[1] = 'seq'
+  changes[2] = seq
+end
+if lower then
+  lower_registry(deadline)
+  changes[#changes + 1] = 'lb'
+  changes[#changes + 1] = fmt(deadline)
+end
+if #changes > 0 then redis.call('HSET', KEYS[5], unpack(changes)) end
+keep_alive(deadline, tonumber(ARGV[4]), false, num(m.exp))
+if ARGV[7] == 'progress' then publish(ARGV[5], ARGV[6], 'progress', seq, id, nls, value) end
 return { value, nls }
 `;

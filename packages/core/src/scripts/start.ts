@@ -9,7 +9,7 @@
 export const START = `
 local id = ARGV[2]
 local now = now_ms()
-local value, ls, rank, phase = load_active(id, now)
+local value, _, rank, phase = load_active(id, now)
 local q, s, _, src, cap, data = split_value(value)
 if phase == 1 then
   if ARGV[7] ~= '' and ARGV[7] ~= s then
@@ -18,9 +18,12 @@ if phase == 1 then
   return { value, '', 0 }
 end
 local deadline = now + tonumber(ARGV[3])
+local m = read_meta({ 'exp', 'lb', 'seq', 'c:queued', 'c:running' })
+local lower = must_lower(m, deadline)
 local zsets = { KEYS[2] }
-if rank > 0 then zsets[2] = KEYS[3] end
-local exp, lower = preflight(zsets, deadline)
+if rank > 0 then zsets[#zsets + 1] = KEYS[3] end
+if lower then zsets[#zsets + 1] = KEYS[6] end
+check_zsets(zsets)
 local started = now
 if ARGV[7] ~= '' then started = tonumber(ARGV[7]) end
 value = join_value(q, fmt(started), fmt(deadline), src, cap, data)
@@ -29,10 +32,17 @@ redis.call('ZADD', KEYS[2], fmt(T + started), id)
 if rank > 0 then redis.call('ZADD', KEYS[3], fmt(rank * 2 * T + T + started), id) end
 local nls = fmt(rank * 2 * T + T + deadline)
 redis.call('ZADD', KEYS[4], nls, id)
-incr('c:queued', -1)
-incr('c:running', 1)
-keep_alive(deadline, tonumber(ARGV[4]), false, exp)
-if lower then lower_registry(deadline) end
-publish(ARGV[5], ARGV[6], 'started', id, nls, value)
+local seq = num(m.seq) + 1
+local changes = {
+  'c:queued', num(m['c:queued']) - 1, 'c:running', num(m['c:running']) + 1, 'seq', seq,
+}
+if lower then
+  lower_registry(deadline)
+  changes[#changes + 1] = 'lb'
+  changes[#changes + 1] = fmt(deadline)
+end
+redis.call('HSET', KEYS[5], unpack(changes))
+keep_alive(deadline, tonumber(ARGV[4]), false, num(m.exp))
+publish(ARGV[5], ARGV[6], 'started', seq, id, nls, value)
 return { value, nls, 1 }
 `;

@@ -90,16 +90,14 @@ for _, r in ipairs(ranks_in_use(KEYS[5])) do
           end
         end
         redis.call('HSET', KEYS[7], unpack(outbox))
-        if ARGV[5] == '0' then
-          redis.call('HINCRBY', KEYS[5], 'seq', #take)
-        else
-          for i = 1, #outbox, 2 do
-            local entry = outbox[i + 1]
-            local nl = string.find(entry, '\n', 1, true)
-            local nl2 = string.find(entry, '\n', nl + 1, true)
-            publish(ARGV[4], ARGV[5], 'expired', outbox[i], string.sub(entry, nl + 1, nl2 - 1),
-              string.sub(entry, nl2 + 1))
-          end
+        local seq = redis.call('HINCRBY', KEYS[5], 'seq', #take) - #take
+        for i = 1, #outbox, 2 do
+          local entry = outbox[i + 1]
+          local nl = string.find(entry, '\n', 1, true)
+          local nl2 = string.find(entry, '\n', nl + 1, true)
+          seq = seq + 1
+          publish(ARGV[4], ARGV[5], 'expired', seq, outbox[i], string.sub(entry, nl + 1, nl2 - 1),
+            string.sub(entry, nl2 + 1))
         end
       end
     end
