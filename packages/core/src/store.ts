@@ -330,14 +330,8 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
     const keys = this.keys(scope);
     const parsed = parseInput(enqueueInputSchema, input, 'input');
     const id = parseRunId(parsed.id);
-    const leaseMs = parsed.leaseMs ?? this.leaseMs;
     const reply = (await this.call(SCRIPTS.enqueue, 'enqueue', true, writeKeys(keys), [
-      keys.tag,
-      id,
-      leaseMs,
-      Math.max(this.graceMs, leaseMs),
-      keys.events,
-      this.publishMode,
+      ...this.leaseArgs(keys, id, parsed.leaseMs),
       parsed.queuedAt ?? '',
       parsed.source ?? '',
       this.captionJson(parsed.caption),
@@ -357,14 +351,8 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
     const keys = this.keys(scope);
     const runId = parseRunId(id);
     const parsed = parseInput(startOptionsSchema, options, 'options');
-    const leaseMs = parsed.leaseMs ?? this.leaseMs;
     const reply = (await this.call(SCRIPTS.start, 'start', true, writeKeys(keys), [
-      keys.tag,
-      runId,
-      leaseMs,
-      Math.max(this.graceMs, leaseMs),
-      keys.events,
-      this.publishMode,
+      ...this.leaseArgs(keys, runId, parsed.leaseMs),
       parsed.startedAt ?? '',
     ])) as Reply;
     return decodeRun<TData>(runId, String(reply[0]));
@@ -652,18 +640,25 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
     leaseMsOverride: number | undefined,
     extra: string[],
   ): Promise<ActiveRun<TData>> {
-    const leaseMs = leaseMsOverride ?? this.leaseMs;
     const reply = (await this.call(SCRIPTS.progress, kind, true, writeKeys(keys), [
+      ...this.leaseArgs(keys, id, leaseMsOverride),
+      kind,
+      ...extra,
+    ])) as Reply;
+    return decodeRun<TData>(id, String(reply[0]));
+  }
+
+  /** The ARGV every lease-setting write script starts with: tag, id, lease, grace, channel, pubmode. */
+  private leaseArgs(keys: ScopeKeys, id: string, leaseMsOverride: number | undefined) {
+    const leaseMs = leaseMsOverride ?? this.leaseMs;
+    return [
       keys.tag,
       id,
       leaseMs,
       Math.max(this.graceMs, leaseMs),
       keys.events,
       this.publishMode,
-      kind,
-      ...extra,
-    ])) as Reply;
-    return decodeRun<TData>(id, String(reply[0]));
+    ] as const;
   }
 
   private keys(scope: Scope): ScopeKeys {

@@ -89,11 +89,7 @@ if rank > 0 then
     changes[#changes + 1] = rn
   end
 end
-if lower then
-  lower_registry(deadline)
-  changes[#changes + 1] = 'lb'
-  changes[#changes + 1] = fmt(deadline)
-end
+if lower then lower_registry(deadline, changes) end
 redis.call('HSET', KEYS[5], unpack(changes))
 keep_alive(deadline, tonumber(ARGV[4]), created, num(m.exp))
 publish(ARGV[5], ARGV[6], 'queued', seq, id, ls, value)

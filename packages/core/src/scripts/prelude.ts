@@ -85,9 +85,11 @@ end
 local function must_lower(m, deadline)
   return not m.lb or deadline < tonumber(m.lb)
 end
--- Lowers the registry score (its copy in meta is written by the caller's HSET).
-local function lower_registry(deadline)
+-- Lowers the registry score to deadline; its copy in meta goes into the caller's HSET changes.
+local function lower_registry(deadline, changes)
   redis.call('ZADD', KEYS[6], 'LT', fmt(deadline), ARGV[1])
+  changes[#changes + 1] = 'lb'
+  changes[#changes + 1] = fmt(deadline)
 end
 -- Keeps every key of the scope alive until at least deadline + grace (server clock). Call it
 -- after the writes (PEXPIREAT ignores a key that does not exist yet). Extends only when needed,

@@ -28,11 +28,7 @@ if ARGV[7] == 'progress' then
   changes[1] = 'seq'
   changes[2] = seq
 end
-if lower then
-  lower_registry(deadline)
-  changes[#changes + 1] = 'lb'
-  changes[#changes + 1] = fmt(deadline)
-end
+if lower then lower_registry(deadline, changes) end
 if #changes > 0 then redis.call('HSET', KEYS[5], unpack(changes)) end
 keep_alive(deadline, tonumber(ARGV[4]), false, num(m.exp))
 if ARGV[7] == 'progress' then publish(ARGV[5], ARGV[6], 'progress', seq, id, nls, value) end

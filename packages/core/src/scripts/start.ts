@@ -36,11 +36,7 @@ local seq = num(m.seq) + 1
 local changes = {
   'c:queued', num(m['c:queued']) - 1, 'c:running', num(m['c:running']) + 1, 'seq', seq,
 }
-if lower then
-  lower_registry(deadline)
-  changes[#changes + 1] = 'lb'
-  changes[#changes + 1] = fmt(deadline)
-end
+if lower then lower_registry(deadline, changes) end
 redis.call('HSET', KEYS[5], unpack(changes))
 keep_alive(deadline, tonumber(ARGV[4]), false, num(m.exp))
 publish(ARGV[5], ARGV[6], 'started', seq, id, nls, value)
