@@ -677,10 +677,21 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
   ): Promise<unknown> {
     if (isWrite && this.durable) return this.callDurably(def, operation, keys, args, this.durable);
     const fn = (this.redis as unknown as Record<string, ScriptCall>)[def.command]!;
+    const readyBefore = this.redis.status === 'ready';
     try {
       return await fn.call(this.redis, ...keys, ...args);
     } catch (error) {
-      throw fromRedisError(error, operation, isWrite);
+      const mapped = fromRedisError(error, operation, isWrite);
+      if (mapped.code === 'TIMEOUT' && !readyBefore && this.redis.status !== 'ready') {
+        // the client was disconnected for the whole call: the command waited in ioredis's
+        // offline queue and was not sent, so say so instead of "outcome unknown"
+        throw new ActiveRunsError(
+          'REDIS_UNAVAILABLE',
+          `${operation}: Redis is unreachable (the client is ${this.redis.status}); the call was not sent and can be retried once Redis is back.`,
+          { cause: error },
+        );
+      }
+      throw mapped;
     }
   }
 

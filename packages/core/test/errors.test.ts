@@ -36,6 +36,11 @@ interface LooseStore {
 }
 const loose = (store: ActiveRunStore<unknown>) => store as unknown as LooseStore;
 
+async function until(predicate: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !predicate(); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(predicate()).toBe(true);
+}
+
 /** Every key under the prefix with its type, TTL and full content (to prove nothing changed). */
 async function snapshot(prefix: string): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
@@ -978,7 +983,7 @@ describe('CONFLICT: too many distinct sources in one scope', () => {
 describe.skipIf(h.topology === 'cluster')(
   'REDIS_UNAVAILABLE and TIMEOUT (throwaway servers)',
   () => {
-    it('a URL store whose server is stopped fails TIMEOUT, telling the caller to read back before retrying', async () => {
+    it('a URL store whose server is stopped fails REDIS_UNAVAILABLE: the call was never sent', async () => {
       const server = await startRedisServer();
       const store = createActiveRunStore({
         redis: server.url,
@@ -989,24 +994,23 @@ describe.skipIf(h.topology === 'cluster')(
       try {
         await store.enqueue(scope, { id: 'before' });
         await server.stop();
-        // TIMEOUT, not REDIS_UNAVAILABLE: the client the store creates from a URL keeps ioredis's
-        // offline queue and reconnect loop, so a call made while the server is down waits in the
-        // queue, and commandTimeout (which starts when the call is made) fires long before
-        // ioredis gives up reconnecting (maxRetriesPerRequest 20, ~10 s). The store cannot know
-        // whether the write reached the server, so the message says to read it back first.
+        // The client the store creates keeps ioredis's offline queue and reconnect loop, so a
+        // call made while the server is down waits in the queue until commandTimeout fires. The
+        // client was never ready during the call, so the command was not sent: the store says
+        // REDIS_UNAVAILABLE (retry) rather than TIMEOUT (outcome unknown).
+        await until(() => (store.redis as unknown as Redis).status !== 'ready');
         const write = await expectFailure(
           () => store.enqueue(scope, { id: 'after' }),
-          'TIMEOUT',
+          'REDIS_UNAVAILABLE',
           'enqueue',
-          'may or may not have been applied',
-          'get',
+          'not sent',
+          'retried',
         );
         expect((write.cause as Error).message).toMatch(/timed out/i);
         const read = await expectFailure(
           () => store.get(scope, 'after'),
-          'TIMEOUT',
+          'REDIS_UNAVAILABLE',
           'get',
-          'retry',
         );
         expect(read.message).not.toContain('may or may not');
         expect(read.cause).toBeInstanceOf(Error);
