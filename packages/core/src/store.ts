@@ -570,7 +570,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
       SCRIPTS.counts,
       detail ? 'stats' : 'counts',
       false,
-      [keys.lease, keys.meta, keys.registry, keys.index],
+      [keys.lease, keys.meta, keys.registry, keys.index, keys.runs],
       [keys.tag, detail ? '1' : '0'],
     )) as Reply;
     const queued = Number(reply[0]);

@@ -2,8 +2,8 @@
  * counts (and stats): runs by status and by source from the meta hash, minus lapsed runs
  * (O(log N) per band, skipped entirely while no lease can have lapsed). Read-only.
  *
- * KEYS: 1 lease, 2 meta, 3 registry, 4 index
- * ARGV: 1 tag, 2 detail ('1': also the oldest queuedAt and startedAt)
+ * KEYS: 1 lease, 2 meta, 3 registry, 4 index, 5 runs
+ * ARGV: 1 tag, 2 detail ('1': also the oldest live queuedAt and startedAt)
  * Returns: { queued, running, lapsed, oldestQueuedAt|'', oldestStartedAt|'', now, then per source: name, count }
  */
 export const COUNTS = `
@@ -45,12 +45,29 @@ if (queued + running) > 0 and maybe_lapsed(lb, now) then
     if sources[name] then sources[name] = sources[name] - lq - lr end
   end
 end
+-- The score of the oldest live run in [lo, hi] of the index, skipping lapsed runs (their
+-- deadline is in their value); bounded: past 1000 lapsed runs ahead of it, gives up ('').
+local function oldest_live(lo, hi, live)
+  if live <= 0 then return '' end
+  for offset = 0, 900, 100 do
+    local batch = redis.call('ZRANGE', KEYS[4], fmt(lo), fmt(hi), 'BYSCORE', 'LIMIT', offset, 100,
+      'WITHSCORES')
+    if #batch == 0 then return '' end
+    if lapsed == 0 then return batch[2] end
+    local ids = {}
+    for i = 1, #batch, 2 do ids[#ids + 1] = batch[i] end
+    local values = redis.call('HMGET', KEYS[5], unpack(ids))
+    for j = 1, #ids do
+      if values[j] and value_deadline(values[j]) > now then return batch[j * 2] end
+    end
+  end
+  return ''
+end
 local oldest_queued, oldest_running = '', ''
 if ARGV[2] == '1' then
-  local q = redis.call('ZRANGE', KEYS[4], '0', fmt(T - 1), 'BYSCORE', 'LIMIT', 0, 1, 'WITHSCORES')
-  if #q > 0 then oldest_queued = q[2] end
-  local r = redis.call('ZRANGE', KEYS[4], fmt(T), fmt(2 * T - 1), 'BYSCORE', 'LIMIT', 0, 1, 'WITHSCORES')
-  if #r > 0 then oldest_running = fmt(tonumber(r[2]) - T) end
+  oldest_queued = oldest_live(0, T - 1, queued)
+  local r = oldest_live(T, 2 * T - 1, running)
+  if r ~= '' then oldest_running = fmt(tonumber(r) - T) end
 end
 local out = { queued, running, lapsed, oldest_queued, oldest_running, fmt(now) }
 for name, n in pairs(sources) do

@@ -47,7 +47,7 @@ export const SCRIPTS = {
   end: define('end', END, 6, false),
   get: define('get', GET, 2, true),
   list: define('list', LIST, 6, true),
-  counts: define('counts', COUNTS, 4, true),
+  counts: define('counts', COUNTS, 5, true),
   sweep: define('sweep', SWEEP, 7, false, [WRITE_PRELUDE, READ_PRELUDE]),
 } as const;
 
