@@ -382,12 +382,13 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
   async end(scope: Scope, id: string): Promise<ActiveRun<TData>> {
     const keys = this.keys(scope);
     const runId = parseRunId(id);
-    const reply = (await this.call(SCRIPTS.end, 'end', true, writeKeys(keys), [
-      keys.tag,
-      runId,
-      keys.events,
-      this.publishMode,
-    ])) as Reply;
+    const reply = (await this.call(
+      SCRIPTS.end,
+      'end',
+      true,
+      [...writeKeys(keys), keys.expired],
+      [keys.tag, runId, keys.events, this.publishMode],
+    )) as Reply;
     return decodeRun<TData>(runId, String(reply[0]));
   }
 

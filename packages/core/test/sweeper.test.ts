@@ -93,6 +93,24 @@ describe('sweeper', () => {
     expect(next).toBe((await store.get(scopeB, 'y'))!.leaseExpiresAt);
   });
 
+  it('a scope emptied by end leaves the registry at once, and the registry key expires', async () => {
+    const store = h.store({ leaseMs: 60_000 });
+    await store.enqueue(scopeA, { id: 'one' });
+    await store.enqueue(scopeA, { id: 'two', source: 'api' });
+    const keys = scopeKeys(store.prefix, parseScope(scopeA));
+    expect(await h.client.zscore(keys.registry, keys.tag)).not.toBeNull();
+    // the registry of the slot outlives its scopes but does not live forever
+    const registryExpiry = await h.client.pexpiretime(keys.registry);
+    expect(registryExpiry).toBeGreaterThanOrEqual(await h.client.pexpiretime(keys.runs));
+    await store.end(scopeA, 'one');
+    expect(await h.client.zscore(keys.registry, keys.tag)).not.toBeNull();
+    await store.end(scopeA, 'two');
+    expect(await h.client.zscore(keys.registry, keys.tag)).toBeNull();
+    // a new run brings it back
+    await store.enqueue(scopeA, { id: 'three' });
+    expect(await h.client.zscore(keys.registry, keys.tag)).not.toBeNull();
+  });
+
   it('reports each lapsed run exactly once with three stores sweeping concurrently', async () => {
     const prefix = h.track(`test:sweep-race:${Date.now()}`);
     const counts = new Map<string, number>();

@@ -3,7 +3,7 @@
  * A run that is gone or lapsed fails NOT_FOUND (a lapsed run is reported by the sweeper instead,
  * so each run is either ended or expired, never both).
  *
- * KEYS: 1 runs, 2 index, 3 by-source, 4 lease, 5 meta, 6 registry
+ * KEYS: 1 runs, 2 index, 3 by-source, 4 lease, 5 meta, 6 registry, 7 outbox (sweeper's)
  * ARGV: 1 tag, 2 id, 3 channel, 4 pubmode
  * Returns: { value, leaseScore }
  */
@@ -12,12 +12,17 @@ local id = ARGV[2]
 local now = now_ms()
 local value, ls, rank, phase = load_active(id, now)
 local status = phase == 1 and 'c:running' or 'c:queued'
-local fields = { 'seq', status }
+local fields = { 'seq', 'c:queued', 'c:running' }
 local _, _, _, src = split_value(value)
-if rank > 0 then fields[3] = 's:' .. src end
+if rank > 0 then fields[4] = 's:' .. src end
 local m = read_meta(fields)
+-- the scope's last run: it leaves the registry now (unless reports wait in the outbox), so a
+-- registry never keeps scopes that are gone, even where no sweeper runs
+local emptied = num(m['c:queued']) + num(m['c:running']) <= 1
+  and redis.call('HLEN', KEYS[7]) == 0
 local zsets = { KEYS[2] }
-if rank > 0 then zsets[2] = KEYS[3] end
+if rank > 0 then zsets[#zsets + 1] = KEYS[3] end
+if emptied then zsets[#zsets + 1] = KEYS[6] end
 check_zsets(zsets)
 redis.call('HDEL', KEYS[1], id)
 redis.call('ZREM', KEYS[2], id)
@@ -36,6 +41,10 @@ if rank > 0 then
   end
 end
 redis.call('HSET', KEYS[5], unpack(changes))
+if emptied then
+  redis.call('ZREM', KEYS[6], ARGV[1])
+  redis.call('HDEL', KEYS[5], 'lb')
+end
 local s = fmt(ls)
 publish(ARGV[3], ARGV[4], 'ended', seq, id, s, value)
 return { value, s }

@@ -44,7 +44,7 @@ export const SCRIPTS = {
   enqueue: define('enqueue', ENQUEUE, 6, false),
   start: define('start', START, 6, false),
   progress: define('progress', PROGRESS, 6, false),
-  end: define('end', END, 6, false),
+  end: define('end', END, 7, false),
   get: define('get', GET, 2, true),
   list: define('list', LIST, 6, true),
   counts: define('counts', COUNTS, 5, true),

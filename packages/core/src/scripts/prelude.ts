@@ -99,6 +99,10 @@ local function keep_alive(deadline, grace, force, exp)
     local new_exp = fmt(math.max(exp, deadline + grace))
     for i = 1, 5 do redis.call('PEXPIREAT', KEYS[i], new_exp) end
     redis.call('HSET', KEYS[5], 'exp', new_exp)
+    -- the slot's registry outlives every scope it lists (GT: never shortened by another scope;
+    -- NX: a registry just created has no expiry yet), so it too vanishes when all are abandoned
+    redis.call('PEXPIREAT', KEYS[6], new_exp, 'NX')
+    redis.call('PEXPIREAT', KEYS[6], new_exp, 'GT')
   end
 end
 -- Publishes a change event with its sequence number (the caller stores seq in meta).
