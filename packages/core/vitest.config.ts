@@ -18,7 +18,7 @@ export default defineConfig({
         test: {
           name: 'standalone',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/cluster-faults.test.ts'],
+          exclude: ['test/cluster-faults*.test.ts'],
           globalSetup: ['./test/global-setup.ts'],
           provide: { redisTopology: 'standalone' },
         },
@@ -28,7 +28,7 @@ export default defineConfig({
         test: {
           name: 'cluster',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/cluster-faults.test.ts'],
+          exclude: ['test/cluster-faults*.test.ts'],
           globalSetup: ['./test/cluster-global-setup.ts'],
         },
       },
@@ -36,7 +36,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'cluster-faults',
-          include: ['test/cluster-faults.test.ts'],
+          include: ['test/cluster-faults*.test.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
           sequence: { groupOrder: 1 },

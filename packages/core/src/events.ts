@@ -35,7 +35,56 @@
  * The hub subscribes through ioredis's sharded subscriber group (`shardedSubscribers: true` on a
  * duplicate of the store's Cluster client): one subscriber connection per master, because a
  * sharded message is only delivered by the shard that owns it; ioredis routes `SSUBSCRIBE` by
- * slot and re-subscribes after failovers and slot moves.
+ * slot.
+ *
+ * ## Keeping sharded subscriptions alive (Cluster)
+ *
+ * ioredis (5.9) re-subscribes only when its periodic slot refresh sees a *changed* slot map, and
+ * that is not enough: when a node loses a slot (failover, resharding), Redis drops the sharded
+ * subscriptions of that slot and pushes a `SUNSUBSCRIBE` to the subscriber, which ioredis treats
+ * as a stray reply (a "Command queue state error" `nodeError`) and otherwise ignores. Without
+ * `slotsRefreshInterval` it never re-reads the map; with one, a failover and failback between two
+ * refreshes leave the same map, and nothing is re-subscribed. And an `SSUBSCRIBE` that meets a
+ * `MOVED` (sent on a stale map) is dropped by ioredis without being settled. So the hub does not
+ * trust ioredis to restore its subscriptions; it checks them itself:
+ * - each channel remembers the subscriber connection (`holder`) on which Redis confirmed it;
+ * - a check compares, for every channel, that holder with the connection ioredis now routes the
+ *   channel's slot to, and looks the channel up in that connection's own subscription set (which
+ *   ioredis keeps from Redis's replies, including the pushed `SUNSUBSCRIBE`). A different
+ *   connection (ioredis rebuilt it after a failover or a new slot map), a closed one or a missing
+ *   channel means the subscription is gone: the channel is marked lost (its `lastSeq` cleared);
+ * - the check is local (no Redis call, a hash lookup per channel), so it runs on every hint and
+ *   on a timer: at once on a `nodeError` mentioning `sunsubscribe` (the pushed unsubscribe), on
+ *   every `subscribersReady`, and every {@link CHECK_INTERVAL_MS} ms as a backstop for a signal
+ *   missed (a push that ioredis matched with a pending command instead of reporting it);
+ * - recovery re-reads the slot map (`refreshSlotsCache`: the loss usually means it is stale),
+ *   then sends `SSUBSCRIBE` itself, straight on the subscriber connection that owns the slot,
+ *   whatever ioredis decided, bounded by a timeout, retried with backoff (up to 1 s) until it is
+ *   confirmed. Confirmed means: in that connection's set, and its node says it serves the slot as
+ *   a master (`ROLE`, and a read of the slot without `MOVED`, asked on the store client's
+ *   connection to it). The refreshed map may come from a node that has not heard of a failover
+ *   yet, and a demoted master, now a replica of the new one, accepts the `SSUBSCRIBE` but misses
+ *   the new master's messages: without this check the gap came first and the losses after it went
+ *   unnoticed. The holders' nodes are asked again 300 ms and 1.3 s after a recovery; one that no
+ *   longer serves the slot means lost again (another gap once back).
+ *   Only once confirmed does each handler of that channel get its one `reconnected` gap, so its
+ *   refetch sees every change whose event was lost. Sending on the connection itself does not
+ *   append the channel again to ioredis's own list of channels to restore (the Cluster's
+ *   `ssubscribe` does, without deduplication);
+ * - recoveries are coalesced: one pass in flight, at most one more queued; a storm of
+ *   `subscribersReady` (ioredis rebuilds a dead master's subscriber every ~60 ms until its replica
+ *   is promoted) costs one refresh and one send per pass, and each handler gets one gap per
+ *   channel loss, when the channel is back, not one per rebuild. Channels on untouched shards keep
+ *   their holder and get no gap;
+ * - a first subscription is confirmed the same way: its `SSUBSCRIBE` goes through the Cluster
+ *   (ioredis routes it and records the channel), and if no confirmation came (a `MOVED` dropped
+ *   it), the recovery pass re-sends it; `subscribe()` rejects with `TIMEOUT` (or
+ *   `REDIS_UNAVAILABLE`) after the client's `commandTimeout` (5 s without one) instead of hanging;
+ * - the hub's client re-reads the slot map every 5 s at least (`slotsRefreshInterval`, the
+ *   client's own value if shorter), so a slot that leaves a node without any push is still noticed.
+ * Why not ask Redis (`PUBSUB SHARDNUMSUB` on each owner) instead: it counts every process's
+ * subscribers, not this connection's, costs a round trip per channel and shard, and the
+ * pushed `SUNSUBSCRIBE` already keeps ioredis's per-connection set exact.
  *
  * Connections: one hub = one subscriber connection, created on the first subscribe and shared by
  * every subscription (on a Cluster: one subscriber per master, plus the one command connection
@@ -207,9 +256,39 @@ interface ChannelState {
   lastSeq: number | undefined;
   /** Resolves when Redis confirmed the (S)SUBSCRIBE. */
   ready: Promise<unknown>;
+  /** Cluster: the channel's slot. */
+  readonly slot: number;
+  /**
+   * Cluster: the sharded subscriber connection on which Redis confirmed the subscription;
+   * undefined until then, and again once the subscription is found gone.
+   */
+  holder: object | undefined;
+  /** Cluster: the subscription was live, then lost: handlers get `reconnected` once it is back. */
+  lost: boolean;
+  /** Cluster: settles `ready` of a first subscription (undefined once settled). */
+  settle: ((error?: unknown) => void) | undefined;
+  /** Cluster: the last error of a (re)subscription attempt. */
+  lastError: unknown;
+  /** Cluster: `host:port` of the node that held the subscription when it was confirmed. */
+  holderNode: string | undefined;
 }
 
 type Subscriber = Redis | Cluster;
+
+/** How often the hub checks its sharded subscriptions (a local check, no Redis call). */
+export const CHECK_INTERVAL_MS = 1_000;
+/** Bound of one re-subscription attempt, and of a slot-map refresh it waits for. */
+const ATTEMPT_TIMEOUT_MS = 1_000;
+/** When the holders are asked again after a recovery (ms after it, then after the previous). */
+const VERIFY_DELAYS_MS = [300, 1_000];
+/** Longest slot-map refresh interval of the hub's Cluster client. */
+const MAX_SLOTS_REFRESH_MS = 5_000;
+
+/** What the hub reads of ioredis's (5.x) sharded subscriber group; internals, checked at runtime. */
+interface SubscriberGroupLike {
+  clusterSlots: string[][];
+  shardedSubscribers: Map<string, { getInstance(): Redis | null }>;
+}
 
 /**
  * One subscriber connection per process (per hub), fanned out to any number of handlers.
@@ -230,9 +309,18 @@ export class RunEventHub {
   private readonly connectionName: string;
   private readonly channels = new Map<string, ChannelState>();
   private sub: Subscriber | undefined;
-  /** The subscriber was ready (standalone) or its subscribers were (Cluster) at least once. */
+  /** The subscriber was ready at least once (standalone). */
   private wasReady = false;
   private closed = false;
+  /** Cluster: how long `subscribe` waits for Redis's confirmation. */
+  private readonly subscribeTimeoutMs: number;
+  /** Cluster: the periodic subscription check. */
+  private checkTimer: ReturnType<typeof setInterval> | undefined;
+  /** Cluster: the recovery pass in flight, and whether another one is asked for. */
+  private recovering: Promise<void> | undefined;
+  private recoverAgain = false;
+  /** Cluster: a re-verification of the holders is scheduled (after a recovery). */
+  private verifyScheduled = false;
 
   /**
    * @param client the store's ioredis `Redis` or `Cluster` client; the hub never subscribes on it
@@ -260,6 +348,13 @@ export class RunEventHub {
     this.logger = options.logger ?? silentLogger;
     this.bufferSize = bufferSize;
     this.connectionName = options.connectionName ?? 'active-runs-events';
+    const commandTimeout = client.isCluster
+      ? (client as unknown as Cluster).options.redisOptions?.commandTimeout
+      : (client as unknown as Redis).options?.commandTimeout;
+    this.subscribeTimeoutMs =
+      typeof commandTimeout === 'number' && commandTimeout > 0
+        ? Math.max(commandTimeout, ATTEMPT_TIMEOUT_MS)
+        : 5_000;
   }
 
   /** Channels currently subscribed (or being subscribed), for metrics and tests. */
@@ -320,9 +415,11 @@ export class RunEventHub {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.stopChecks();
     const states = [...this.channels.values()];
     this.channels.clear();
     for (const state of states) {
+      state.settle?.(new ActiveRunsError('REDIS_UNAVAILABLE', 'subscribe: the event hub closed.'));
       for (const entry of state.entries) {
         entry.attached = false;
         entry.active = false;
@@ -346,14 +443,24 @@ export class RunEventHub {
     const sub = this.connection();
     let state = this.channels.get(channel);
     if (!state) {
-      state = {
+      const created: ChannelState = {
         channel,
         scope,
         entries: new Set(),
         lastSeq: undefined,
-        ready: this.sendSubscribe(sub, [channel]),
+        ready: Promise.resolve(),
+        slot: this.client.isCluster ? calculateSlot(channel) : 0,
+        holder: undefined,
+        lost: false,
+        settle: undefined,
+        lastError: undefined,
+        holderNode: undefined,
       };
-      this.channels.set(channel, state);
+      this.channels.set(channel, created);
+      created.ready = this.client.isCluster
+        ? this.subscribeOnCluster(sub as Cluster, created)
+        : this.sendSubscribe(sub, [channel]);
+      state = created;
     }
     const entry: Entry = { handler, scope, active: false, attached: true, end };
     state.entries.add(entry);
@@ -366,7 +473,9 @@ export class RunEventHub {
         // the subscription failed for every handler waiting on it; the next subscribe retries
         this.channels.delete(channel);
         // it may still succeed late (a timeout): do not leave it subscribed in Redis
-        this.sendUnsubscribe(sub, channel).catch(() => {});
+        if (!this.closed && this.sub === sub) {
+          withTimeout(this.sendUnsubscribe(sub, channel), this.subscribeTimeoutMs).catch(() => {});
+        }
       }
       throw fromRedisError(error, 'subscribe', false);
     }
@@ -379,7 +488,7 @@ export class RunEventHub {
       this.channels.delete(channel);
       if (this.closed || this.sub !== sub) return;
       try {
-        await this.sendUnsubscribe(sub, channel);
+        await withTimeout(this.sendUnsubscribe(sub, channel), this.subscribeTimeoutMs);
       } catch (error) {
         this.logger.warn?.(
           { err: error, channel },
@@ -417,17 +526,20 @@ export class RunEventHub {
     });
     sub.on('end', () => this.onEnded(sub));
     if (this.client.isCluster) {
+      const cluster = sub as Cluster;
       // ioredis's sharded subscriber group: a lost subscriber ends, the cluster refreshes its slots
-      // and starts a new one, re-subscribes, then emits subscribersReady (also after slot moves)
-      sub.on('subscribersReady', () => {
-        if (this.sub !== sub) return;
-        if (!this.wasReady) {
-          this.wasReady = true;
-          return;
-        }
-        for (const state of this.channels.values()) state.lastSeq = undefined;
-        void this.afterReconnect(sub);
+      // and starts a new one, then emits subscribersReady (also after slot moves); which channels
+      // that touched, the check tells (without ioredis's internals: all of them)
+      cluster.on('subscribersReady', () => this.check(cluster, !subscriberGroup(cluster)));
+      // the SUNSUBSCRIBE Redis pushes when the node lost the channel's slot (see the module doc)
+      cluster.on('nodeError', (error: unknown) => {
+        const message = error instanceof Error ? error.message : String(error);
+        if (!/sunsubscribe/i.test(message)) return;
+        this.logger.debug?.({ err: error }, 'active-runs: a shard dropped sharded subscriptions');
+        this.check(cluster);
       });
+      this.checkTimer = setInterval(() => this.check(cluster), CHECK_INTERVAL_MS);
+      this.checkTimer.unref?.();
     } else {
       // ioredis reconnects by itself and re-subscribes (autoResubscribe) before emitting ready
       sub.on('close', () => {
@@ -447,9 +559,9 @@ export class RunEventHub {
   }
 
   /**
-   * After a reconnect: subscribe every channel again (idempotent in Redis; ioredis already did,
-   * but its replies are the proof) and only then tell every handler to refetch, so the refetch
-   * cannot run before the subscription is back.
+   * After a reconnect (standalone): subscribe every channel again (idempotent in Redis; ioredis
+   * already did, but its replies are the proof) and only then tell every handler to refetch, so
+   * the refetch cannot run before the subscription is back. (Cluster: see {@link check}.)
    */
   private async afterReconnect(sub: Subscriber): Promise<void> {
     const channels = [...this.channels.keys()];
@@ -459,9 +571,6 @@ export class RunEventHub {
       'active-runs: event subscriber reconnected; handlers will refetch',
     );
     try {
-      // On a Cluster this also appends the channels once more to ioredis's own list of channels to
-      // restore (it does not deduplicate); Redis ignores repeated subscriptions, and the list is
-      // cleared per channel on unsubscribe, so this costs a few bytes per channel per reconnect.
       await this.sendSubscribe(sub, channels);
     } catch (error) {
       this.logger.warn?.(
@@ -475,6 +584,302 @@ export class RunEventHub {
     }
   }
 
+  /**
+   * Cluster: the first subscription of a channel. Sent through the Cluster (ioredis routes it by
+   * slot and records the channel); settled by {@link confirm}, here or from a recovery pass that
+   * re-sends it (a `MOVED` makes ioredis drop it unsettled); rejected after subscribeTimeoutMs.
+   */
+  private subscribeOnCluster(sub: Cluster, state: ChannelState): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const settle = (error?: unknown) => {
+        clearTimeout(timer);
+        if (state.settle === settle) state.settle = undefined;
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+      const timer = setTimeout(() => {
+        if (state.settle !== settle) return;
+        const cause = state.lastError;
+        settle(
+          cause === undefined
+            ? new ActiveRunsError(
+                'TIMEOUT',
+                `subscribe: Redis did not confirm the subscription within ${this.subscribeTimeoutMs}ms (a failover or a slot move?); retry.`,
+              )
+            : fromRedisError(cause, 'subscribe', false),
+        );
+      }, this.subscribeTimeoutMs);
+      state.settle = settle;
+      sub.ssubscribe(state.channel).then(
+        async () => {
+          if (!(await this.confirm(sub, [state]))) this.recover(sub);
+        },
+        (error: unknown) => {
+          state.lastError = error;
+          this.recover(sub);
+        },
+      );
+    });
+  }
+
+  /**
+   * Cluster: the connection that holds the channel's subscription now, if Redis confirmed it
+   * there: the subscriber ioredis routes the slot to, ready, with the channel in its own
+   * subscription set. Without ioredis's internals (another version): the Cluster itself.
+   */
+  private holderOf(sub: Cluster, state: ChannelState): object | undefined {
+    const group = subscriberGroup(sub);
+    if (!group) return sub;
+    const redis = instanceFor(group, state.slot);
+    if (redis?.status !== 'ready') return undefined;
+    return isSubscribed(redis, state.channel) ? redis : undefined;
+  }
+
+  /**
+   * Cluster: Redis answered a (re)subscription of these channels (all of one slot); if they hold,
+   * record where, settle a first subscribe, or tell the handlers of a lost one to refetch. False:
+   * not confirmed (not in the connection's set, or its node does not serve the slot as a master).
+   *
+   * The node is asked (`ROLE`, and a read of the slot, which a node that does not own it answers
+   * with `MOVED`) before anything is declared: the slot map the recovery routed by may come from a
+   * node that has not heard of a failover yet, and a demoted master, now a replica of the new one,
+   * accepts the `SSUBSCRIBE` without delivering the new master's messages (until the shard's
+   * gossip catches up, events are lost, after the `reconnected` gap and with no other notice).
+   */
+  private async confirm(sub: Cluster, states: ChannelState[]): Promise<boolean> {
+    const pending = () =>
+      states.filter(
+        (s) =>
+          !this.closed &&
+          this.sub === sub &&
+          this.channels.get(s.channel) === s &&
+          s.holder === undefined,
+      );
+    let todo = pending();
+    if (todo.length === 0) return true;
+    const first = todo[0] as ChannelState;
+    const holder = this.holderOf(sub, first);
+    if (!holder) return false;
+    const node = this.nodeKeyOf(sub, first.slot);
+    if (!(await this.servesSlot(sub, node, first.channel))) return false;
+    todo = pending();
+    let confirmed = true;
+    for (const state of todo) {
+      const now = this.holderOf(sub, state);
+      if (now === undefined || now !== holder || this.nodeKeyOf(sub, state.slot) !== node) {
+        confirmed = false;
+        continue;
+      }
+      state.holder = holder;
+      state.holderNode = node;
+      state.lastError = undefined;
+      if (state.settle) {
+        state.settle();
+      } else if (state.lost) {
+        state.lost = false;
+        this.deliverAll(state, { type: 'gap', scope: state.scope, reason: 'reconnected' });
+        this.scheduleVerify(sub);
+      }
+    }
+    return confirmed;
+  }
+
+  /** Cluster: `host:port` of the node ioredis routes the slot's subscriptions to. */
+  private nodeKeyOf(sub: Cluster, slot: number): string | undefined {
+    return subscriberGroup(sub)?.clusterSlots[slot]?.[0];
+  }
+
+  /**
+   * Cluster: whether the node serves the channel's slot as a master, by its own account (`ROLE`
+   * says master and a read of a key of the slot gets no `MOVED`), asked on the store client's
+   * connection to it (the hub's if the store's client does not know the node). True without
+   * ioredis's internals (nothing to ask).
+   */
+  private async servesSlot(
+    sub: Cluster,
+    node: string | undefined,
+    channel: string,
+  ): Promise<boolean> {
+    if (!subscriberGroup(sub)) return true;
+    if (node === undefined) return false;
+    // the store's own client first: the hub's would open a (named) command connection per node
+    const redis =
+      commandConnection(this.client as unknown as Cluster, node) ?? commandConnection(sub, node);
+    if (!redis || redis.status === 'end') return false;
+    const role = withTimeout(redis.call('ROLE'), ATTEMPT_TIMEOUT_MS).then(
+      (reply) => Array.isArray(reply) && String(reply[0]) === 'master',
+      () => false,
+    );
+    // the channel name carries the scope's hash tag: a key of the same slot (read, never written)
+    const serves = withTimeout(redis.exists(channel), ATTEMPT_TIMEOUT_MS).then(
+      () => true,
+      // ASK: the slot is migrating away, this node still owns it
+      (error: unknown) => error instanceof Error && /^ASK /.test(error.message),
+    );
+    const [isMaster, owns] = await Promise.all([role, serves]);
+    return isMaster && owns;
+  }
+
+  /**
+   * Cluster: after a recovery, asks the holders' nodes again (shortly, then once more) whether
+   * they still serve the slot as masters; a channel whose node no longer does is marked lost and
+   * recovered (with another `reconnected` gap), so a subscription confirmed just before the node
+   * learned of a failover is not left deaf.
+   */
+  private scheduleVerify(sub: Cluster): void {
+    if (this.verifyScheduled) return;
+    this.verifyScheduled = true;
+    const delays = [...VERIFY_DELAYS_MS];
+    const next = () => {
+      const delay = delays.shift();
+      if (delay === undefined) {
+        this.verifyScheduled = false;
+        return;
+      }
+      const timer = setTimeout(() => {
+        this.verifyHolders(sub).then(next, next);
+      }, delay);
+      timer.unref?.();
+    };
+    next();
+  }
+
+  private async verifyHolders(sub: Cluster): Promise<void> {
+    if (this.closed || this.sub !== sub) return;
+    const byNode = new Map<string, ChannelState[]>();
+    for (const state of this.channels.values()) {
+      if (state.holder === undefined || state.holderNode === undefined) continue;
+      const key = `${state.holderNode}/${state.slot}`;
+      const group = byNode.get(key);
+      if (group) group.push(state);
+      else byNode.set(key, [state]);
+    }
+    let lost = 0;
+    await Promise.all(
+      [...byNode.values()].map(async (states) => {
+        const first = states[0] as ChannelState;
+        const node = first.holderNode;
+        if (await this.servesSlot(sub, node, first.channel)) return;
+        for (const state of states) {
+          if (state.holder === undefined || state.holderNode !== node) continue;
+          if (this.closed || this.sub !== sub || this.channels.get(state.channel) !== state) {
+            continue;
+          }
+          state.holder = undefined;
+          state.holderNode = undefined;
+          state.lost = true;
+          state.lastSeq = undefined;
+          lost++;
+        }
+      }),
+    );
+    if (lost > 0) {
+      this.logger.info?.(
+        { channels: lost },
+        'active-runs: a sharded subscription is on a node that no longer serves its slot; re-subscribing, handlers will refetch',
+      );
+      this.recover(sub);
+    }
+  }
+
+  /**
+   * Cluster: finds the channels whose subscription is gone (see the module doc), marks them lost
+   * and starts a recovery pass for them and for first subscriptions not confirmed yet.
+   * `everyone`: treat every subscription as gone (used when ioredis's internals are unknown).
+   */
+  private check(sub: Cluster, everyone = false): void {
+    if (this.closed || this.sub !== sub) return;
+    let unsynced = 0;
+    let lost = 0;
+    for (const state of this.channels.values()) {
+      if (state.holder !== undefined) {
+        if (!everyone && this.holderOf(sub, state) === state.holder) continue;
+        state.holder = undefined;
+        state.holderNode = undefined;
+        state.lost = true;
+        state.lastSeq = undefined;
+        lost++;
+      }
+      unsynced++;
+    }
+    if (lost > 0) {
+      this.logger.info?.(
+        { channels: lost },
+        'active-runs: sharded event subscriptions lost; re-subscribing, handlers will refetch',
+      );
+    }
+    if (unsynced > 0) this.recover(sub);
+  }
+
+  /** Cluster: one recovery pass in flight, at most one more queued. */
+  private recover(sub: Cluster): void {
+    if (this.recovering) {
+      this.recoverAgain = true;
+      return;
+    }
+    this.recovering = this.recoverLoop(sub)
+      .catch((error: unknown) => {
+        this.logger.warn?.({ err: error }, 'active-runs: re-subscribing events channels failed');
+      })
+      .finally(() => {
+        this.recovering = undefined;
+        if (this.recoverAgain) {
+          this.recoverAgain = false;
+          this.check(sub);
+        }
+      });
+  }
+
+  /**
+   * Cluster: re-reads the slot map, then (re)subscribes every channel without a holder on the
+   * subscriber connection that owns its slot, until all are confirmed (backoff up to 1 s).
+   */
+  private async recoverLoop(sub: Cluster): Promise<void> {
+    for (let round = 0; ; round++) {
+      this.recoverAgain = false;
+      if (this.closed || this.sub !== sub) return;
+      if (![...this.channels.values()].some((s) => s.holder === undefined)) return;
+      // the loss usually means the map is stale (a slot moved, a replica was promoted)
+      await refreshSlots(sub, ATTEMPT_TIMEOUT_MS);
+      if (this.closed || this.sub !== sub) return;
+      const bySlot = new Map<number, ChannelState[]>();
+      for (const state of this.channels.values()) {
+        if (state.holder !== undefined) continue;
+        const group = bySlot.get(state.slot);
+        if (group) group.push(state);
+        else bySlot.set(state.slot, [state]);
+      }
+      const group = subscriberGroup(sub);
+      await Promise.all(
+        [...bySlot].map(async ([slot, states]) => {
+          // straight on the slot owner's subscriber: the Cluster's ssubscribe would append the
+          // channels once more to ioredis's own restore list; without the internals, through it
+          const target: Subscriber | undefined = group ? instanceFor(group, slot) : sub;
+          // 'wait': ioredis has not started it (a command would connect it under its feet)
+          if (!target || target.status === 'end' || target.status === 'wait') return;
+          try {
+            await withTimeout(
+              target.ssubscribe(...states.map((s) => s.channel)),
+              ATTEMPT_TIMEOUT_MS,
+            );
+          } catch (error) {
+            for (const state of states) state.lastError = error;
+            return;
+          }
+          await this.confirm(sub, states);
+        }),
+      );
+      if (this.closed || this.sub !== sub) return;
+      if (![...this.channels.values()].some((s) => s.holder === undefined)) return;
+      await sleep(Math.min(100 * 2 ** round, 1_000));
+    }
+  }
+
+  private stopChecks(): void {
+    if (this.checkTimer) clearInterval(this.checkTimer);
+    this.checkTimer = undefined;
+  }
+
   /** The connection ended for good (not by close()): handlers get a `disconnected` gap. */
   private onEnded(sub: Subscriber): void {
     if (this.closed || this.sub !== sub) return;
@@ -483,9 +888,13 @@ export class RunEventHub {
       'active-runs: event subscriber connection ended; subscribe again to get events',
     );
     this.sub = undefined;
+    this.stopChecks();
     const states = [...this.channels.values()];
     this.channels.clear();
     for (const state of states) {
+      state.settle?.(
+        new ActiveRunsError('REDIS_UNAVAILABLE', 'subscribe: the event hub stopped meanwhile.'),
+      );
       const gap: RunGapEvent = { type: 'gap', scope: state.scope, reason: 'disconnected' };
       for (const entry of state.entries) {
         entry.attached = false;
@@ -567,10 +976,88 @@ export class RunEventHub {
  * subscriber per master, named `ioredis-cluster(ssubscriber):<connectionName>`.
  */
 function duplicateCluster(cluster: Cluster, connectionName: string): Cluster {
+  const interval = cluster.options.slotsRefreshInterval;
   return cluster.duplicate([], {
     shardedSubscribers: true,
+    // a backstop for a slot that leaves a node without a pushed SUNSUBSCRIBE (see the module doc)
+    slotsRefreshInterval:
+      typeof interval === 'number' && interval > 0
+        ? Math.min(interval, MAX_SLOTS_REFRESH_MS)
+        : MAX_SLOTS_REFRESH_MS,
     redisOptions: { ...cluster.options.redisOptions, connectionName },
   });
+}
+
+/** ioredis's sharded subscriber group of the hub's Cluster client, if it looks as expected. */
+function subscriberGroup(sub: Cluster): SubscriberGroupLike | undefined {
+  const group = (sub as unknown as { shardedSubscribers?: Partial<SubscriberGroupLike> })
+    .shardedSubscribers;
+  if (!group || !Array.isArray(group.clusterSlots) || !(group.shardedSubscribers instanceof Map)) {
+    return undefined;
+  }
+  return group as SubscriberGroupLike;
+}
+
+/** The subscriber connection ioredis routes `slot` to (undefined before the first slot map). */
+function instanceFor(group: SubscriberGroupLike, slot: number): Redis | undefined {
+  const nodeKey = group.clusterSlots[slot]?.[0];
+  if (nodeKey === undefined) return undefined;
+  return group.shardedSubscribers.get(nodeKey)?.getInstance() ?? undefined;
+}
+
+/** A Cluster client's command connection to the node `host:port`, if it has one. */
+function commandConnection(cluster: Cluster, node: string): Redis | undefined {
+  if (typeof cluster.nodes !== 'function') return undefined;
+  return cluster
+    .nodes('all')
+    .find((redis) => `${redis.options.host}:${redis.options.port}` === node);
+}
+
+/** Whether ioredis's subscription set of the connection (kept from Redis's replies) has it. */
+function isSubscribed(redis: Redis, channel: string): boolean {
+  const set = (redis as unknown as { condition?: { subscriber?: unknown } }).condition?.subscriber;
+  if (!set || typeof set !== 'object') return false;
+  const table = (set as { set?: { ssubscribe?: Record<string, boolean> } }).set?.ssubscribe;
+  if (table) return table[channel] === true;
+  const channels = (set as { channels?: (kind: string) => string[] }).channels;
+  return typeof channels === 'function' && channels.call(set, 'ssubscribe').includes(channel);
+}
+
+/** Re-reads the cluster's slot map; resolves when done or after `ms`. */
+function refreshSlots(sub: Cluster, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    try {
+      sub.refreshSlotsCache(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    } catch {
+      clearTimeout(timer);
+      resolve();
+    }
+  });
+}
+
+/** `promise`, or a `Command timed out` rejection after `ms` (it may still settle later). */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('Command timed out')), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function checkBufferSize(value: number, field: string): void {

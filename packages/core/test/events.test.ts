@@ -1,5 +1,6 @@
 import type { RedisServerHandle } from '@active-runs/test-utils';
 import { connect, deletePrefix, startRedisServer, uniquePrefix } from '@active-runs/test-utils';
+import calculateSlot from 'cluster-key-slot';
 import { Cluster, type Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunChangeEvent, RunEvent, RunEventHubOptions, RunGapEvent } from '../src/events.js';
@@ -446,7 +447,11 @@ describe('RunEventHub', () => {
       });
       const late = hub.events(channel, scope);
       await expect(late.next()).rejects.toMatchObject({ code: 'REDIS_UNAVAILABLE' });
-      expect(await subscribersOf(h.client, channel)).toBe(0);
+      // ioredis closes a Cluster's sharded subscriber sockets without waiting for them to go
+      await until(
+        'the subscription to go',
+        async () => (await subscribersOf(h.client, channel)) === 0,
+      );
       await hub.close(); // idempotent
     });
   });
@@ -670,5 +675,61 @@ describe.runIf(onCluster)('RunEventHub on Redis Cluster (sharded pub/sub)', () =
     await until('the event after the reconnect', () => rec.changes().length === 2);
     expect(rec.changes()[1]).toEqual({ type: 'started', scope, seq: 2, id: 'r1', run: started });
     expect(rec.gaps()).toEqual(['subscribed', 'reconnected']);
+  });
+
+  /** The hub's Cluster client and the sharded subscriber connection ioredis routes `channel` to. */
+  function hubInternals(hub: RunEventHub, channel: string) {
+    const sub = (hub as unknown as { sub: Cluster }).sub;
+    const group = (
+      sub as unknown as {
+        shardedSubscribers: {
+          channels: Map<number, string[]>;
+          getResponsibleSubscriber(slot: number): { getInstance(): Redis };
+        };
+      }
+    ).shardedSubscribers;
+    return {
+      sub,
+      instance: () => group.getResponsibleSubscriber(calculateSlot(channel)).getInstance(),
+      restoreEntries: () => [...group.channels.values()].reduce((n, list) => n + list.length, 0),
+    };
+  }
+
+  it('re-subscribes by itself when its shard drops the subscription with no topology change, and tells handlers to refetch', async () => {
+    // what a node does to its sharded subscribers when it loses the slot (failover, resharding),
+    // while ioredis's slot map stays the same: an unrequested SUNSUBSCRIBE on the connection
+    const store = h.store();
+    const hub = hubOn(h.client);
+    const channel = channelOf(store, scope);
+    const rec = recorder();
+    await hub.subscribe(channel, scope, rec.handler);
+    const { instance } = hubInternals(hub, channel);
+    const before = instance();
+    await before.sunsubscribe(channel);
+
+    await until('the reconnected gap', () => rec.gaps().includes('reconnected'));
+    expect(instance()).toBe(before); // same connection, subscribed again by the hub
+    expect(await subscribersOf(h.client, channel)).toBe(1);
+    const run = await store.enqueue(scope, { id: 'r1' });
+    await until('the event after the re-subscription', () => rec.changes().length === 1);
+    expect(rec.changes()[0]).toEqual({ type: 'queued', scope, seq: 1, id: 'r1', run });
+    expect(rec.gaps()).toEqual(['subscribed', 'reconnected']);
+  });
+
+  it('a burst of subscribersReady with nothing lost: no gap, no growth of the restore list', async () => {
+    const store = h.store();
+    const hub = hubOn(h.client);
+    const channel = channelOf(store, scope);
+    const rec = recorder();
+    await hub.subscribe(channel, scope, rec.handler);
+    const { sub, restoreEntries } = hubInternals(hub, channel);
+    const entries = restoreEntries();
+    for (let i = 0; i < 50; i++) sub.emit('subscribersReady');
+    await new Promise((r) => setTimeout(r, 1_500)); // a periodic check included
+    const run = await store.enqueue(scope, { id: 'r1' });
+    await until('the event', () => rec.changes().length === 1);
+    expect(rec.changes()[0]).toEqual({ type: 'queued', scope, seq: 1, id: 'r1', run });
+    expect(rec.gaps()).toEqual(['subscribed']);
+    expect(restoreEntries()).toBe(entries);
   });
 });
