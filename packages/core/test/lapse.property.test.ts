@@ -11,9 +11,11 @@ import type {
   ScopeKeys,
   ScopeStats,
 } from '../src/index.js';
-import { ActiveRunsError, scopeKeys } from '../src/index.js';
+import { scopeKeys } from '../src/index.js';
 import { parseScope } from '../src/keys.js';
 import { sleep, useStoreHarness } from './harness.js';
+import type { Outcome } from './outcomes.js';
+import { expectOk, redisClock } from './outcomes.js';
 
 /**
  * Model-based test where leases DO lapse and the sweeper runs (model.property.test.ts keeps
@@ -92,35 +94,7 @@ const seen = {
   readRetries: 0,
 };
 
-async function serverNow(): Promise<number> {
-  const [seconds, micros] = await h.client.time();
-  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-}
-
-type Outcome<T> = { ok: true; value: T } | { ok: false; code: string };
-async function settle<T>(promise: Promise<T>): Promise<Outcome<T>> {
-  try {
-    return { ok: true, value: await promise };
-  } catch (error) {
-    if (error instanceof ActiveRunsError) return { ok: false, code: error.code };
-    return { ok: false, code: `unexpected: ${String(error)}` };
-  }
-}
-
-/** Runs a call between two reads of the Redis clock, which bound the TIME its script saw. */
-async function timed<T>(
-  call: () => Promise<T>,
-): Promise<{ outcome: Outcome<T>; before: number; after: number }> {
-  const before = await serverNow();
-  const outcome = await settle(call());
-  const after = await serverNow();
-  return { outcome, before, after };
-}
-
-function expectOk<T>(outcome: Outcome<T>): T {
-  expect(outcome).toMatchObject({ ok: true });
-  return (outcome as { value: T }).value;
-}
+const { serverNow, timed } = redisClock(h.client);
 
 type Lapse = 'live' | 'lapsed' | 'ambiguous';
 function lapse(run: ActiveRun, before: number, after: number): Lapse {

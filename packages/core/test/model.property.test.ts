@@ -1,9 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ActiveRun, ActiveRunStore, ListOptions, RunCounts, Scope } from '../src/index.js';
-import { ActiveRunsError, scopeKeys } from '../src/index.js';
+import { scopeKeys } from '../src/index.js';
 import { parseScope } from '../src/keys.js';
 import { useStoreHarness } from './harness.js';
+import { expectOk, redisClock, settle } from './outcomes.js';
 
 /**
  * Model-based test: random sequences of every operation on a few ids in two scopes, run against
@@ -45,35 +46,7 @@ interface Real {
   scopes: [[Scope, Scope], [Scope, Scope]];
 }
 
-async function serverNow(): Promise<number> {
-  const [seconds, micros] = await h.client.time();
-  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-}
-
-type Outcome<T> = { ok: true; value: T } | { ok: false; code: string };
-async function settle<T>(promise: Promise<T>): Promise<Outcome<T>> {
-  try {
-    return { ok: true, value: await promise };
-  } catch (error) {
-    if (error instanceof ActiveRunsError) return { ok: false, code: error.code };
-    return { ok: false, code: `unexpected: ${String(error)}` };
-  }
-}
-
-/** Runs a write between two reads of the Redis clock, which bound its TIME. */
-async function timed<T>(
-  call: () => Promise<T>,
-): Promise<{ outcome: Outcome<T>; before: number; after: number }> {
-  const before = await serverNow();
-  const outcome = await settle(call());
-  const after = await serverNow();
-  return { outcome, before, after };
-}
-
-function expectOk<T>(outcome: Outcome<T>): T {
-  expect(outcome).toMatchObject({ ok: true });
-  return (outcome as { value: T }).value;
-}
+const { timed } = redisClock(h.client);
 
 function expectLease(run: ActiveRun, leaseMs: number, before: number, after: number): void {
   expect(run.leaseExpiresAt).toBeGreaterThanOrEqual(before + leaseMs);
