@@ -14,7 +14,7 @@ type SlotRange = [number, number, [string, number, string?, ...unknown[]], ...un
 /**
  * Per-file test harness: one client on the project's Redis (an ioredis `Redis` on standalone, an
  * ioredis `Cluster` on the cluster project), a fresh prefix per store, and clean-up of every key
- * the test wrote (never FLUSHALL: the Redis may be shared).
+ * the test wrote (never a whole-database flush: the Redis may be shared).
  *
  * `url` is a `redis://` URL of the standalone Redis; on the cluster project it points at one
  * node only, so a client made from it (or a store given it) is NOT cluster-aware: use `client`.

@@ -6,7 +6,6 @@ import type {
   ActiveRunStore,
   ListPage,
   ParsedScope,
-  RunCounts,
   Scope,
   ScopeKeys,
   ScopeStats,
@@ -14,6 +13,7 @@ import type {
 import { scopeKeys } from '../src/index.js';
 import { parseScope } from '../src/keys.js';
 import { sleep, useStoreHarness } from './harness.js';
+import { modelCounts, modelList } from './list-model.js';
 import type { Outcome } from './outcomes.js';
 import { expectOk, redisClock } from './outcomes.js';
 
@@ -131,34 +131,6 @@ async function observe<T>(
 
 function liveRuns(runs: Map<string, ActiveRun>, now: number): Map<string, ActiveRun> {
   return new Map([...runs].filter(([, run]) => run.leaseExpiresAt > now));
-}
-
-/** List order: running by startedAt desc, then queued by queuedAt desc, equal times by id bytes desc. */
-function modelList(runs: Map<string, ActiveRun>, filter: Filter): ActiveRun[] {
-  const phase = (r: ActiveRun) => (r.status === 'running' ? 1 : 0);
-  const time = (r: ActiveRun) => (r.status === 'running' ? r.startedAt! : r.queuedAt);
-  return [...runs.values()]
-    .filter(
-      (r) =>
-        (!filter.status || r.status === filter.status) &&
-        (!filter.source || r.source === filter.source),
-    )
-    .sort(
-      (a, b) =>
-        phase(b) - phase(a) ||
-        time(b) - time(a) ||
-        Buffer.compare(Buffer.from(b.id), Buffer.from(a.id)),
-    );
-}
-
-function modelCounts(runs: Map<string, ActiveRun>): RunCounts {
-  const counts: RunCounts = { total: 0, byStatus: { queued: 0, running: 0 }, bySource: {} };
-  for (const run of runs.values()) {
-    counts.total++;
-    counts.byStatus[run.status]++;
-    if (run.source) counts.bySource[run.source] = (counts.bySource[run.source] ?? 0) + 1;
-  }
-  return counts;
 }
 
 /** `stats` against the model: counts of live runs, lapsed ones apart, ages of live runs only. */

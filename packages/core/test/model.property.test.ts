@@ -1,9 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { ActiveRun, ActiveRunStore, ListOptions, RunCounts, Scope } from '../src/index.js';
+import type { ActiveRun, ActiveRunStore, ListOptions, Scope } from '../src/index.js';
 import { scopeKeys } from '../src/index.js';
 import { parseScope } from '../src/keys.js';
 import { useStoreHarness } from './harness.js';
+import { modelCounts, modelList } from './list-model.js';
 import { expectOk, redisClock, settle } from './outcomes.js';
 
 /**
@@ -55,34 +56,6 @@ function expectLease(run: ActiveRun, leaseMs: number, before: number, after: num
 
 const sameJson = (a: unknown, b: unknown) =>
   JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
-
-/** List order: running by startedAt desc, then queued by queuedAt desc, equal times by id bytes desc. */
-function modelList(runs: Map<string, ActiveRun>, filter: Filter): ActiveRun[] {
-  const phase = (r: ActiveRun) => (r.status === 'running' ? 1 : 0);
-  const time = (r: ActiveRun) => (r.status === 'running' ? r.startedAt! : r.queuedAt);
-  return [...runs.values()]
-    .filter(
-      (r) =>
-        (!filter.status || r.status === filter.status) &&
-        (!filter.source || r.source === filter.source),
-    )
-    .sort(
-      (a, b) =>
-        phase(b) - phase(a) ||
-        time(b) - time(a) ||
-        Buffer.compare(Buffer.from(b.id), Buffer.from(a.id)),
-    );
-}
-
-function modelCounts(runs: Map<string, ActiveRun>): RunCounts {
-  const counts: RunCounts = { total: 0, byStatus: { queued: 0, running: 0 }, bySource: {} };
-  for (const run of runs.values()) {
-    counts.total++;
-    counts.byStatus[run.status]++;
-    if (run.source) counts.bySource[run.source] = (counts.bySource[run.source] ?? 0) + 1;
-  }
-  return counts;
-}
 
 /** Everything observable, for both scopes, must equal the model. */
 async function checkAll(m: Model, r: Real): Promise<void> {

@@ -4,6 +4,8 @@ import type { ActiveRun, ActiveRunStore, ListOptions, RunCounts, Scope } from '.
 import { ActiveRunsError, scopeKeys } from '../src/index.js';
 import { parseScope } from '../src/keys.js';
 import { useStoreHarness } from './harness.js';
+import type { Filter } from './list-model.js';
+import { listOrder, matches } from './list-model.js';
 
 const h = useStoreHarness();
 const scope: Scope = { workspaceId: 'w1', projectId: 'p1' };
@@ -42,15 +44,7 @@ function compareKeys(a: Key, b: Key): number {
   if (a.time !== b.time) return a.time - b.time;
   return Buffer.compare(Buffer.from(a.id), Buffer.from(b.id));
 }
-const listOrder = <T extends Pick<ActiveRun, 'id' | 'status' | 'queuedAt' | 'startedAt'>>(
-  runs: T[],
-): T[] => [...runs].sort((a, b) => compareKeys(keyOf(b), keyOf(a)));
 const ids = (runs: { id: string }[]) => runs.map((r) => r.id);
-
-type Filter = Pick<ListOptions, 'status' | 'source'>;
-const matches = (run: Pick<ActiveRun, 'status' | 'source'>, filter: Filter) =>
-  (!filter.status || run.status === filter.status) &&
-  (!filter.source || run.source === filter.source);
 
 async function walk(store: ActiveRunStore, s: Scope, options: ListOptions): Promise<ActiveRun[]> {
   const out: ActiveRun[] = [];

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
 
-/** A key prefix unique to one test, so tests can share a Redis (never FLUSHALL). */
+/** A key prefix unique to one test, so tests can share a Redis without ever flushing it. */
 export function uniquePrefix(name = 't'): string {
   return `test:${name.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 24)}:${randomBytes(5).toString('hex')}`;
 }
