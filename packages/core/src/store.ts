@@ -399,7 +399,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
       SCRIPTS.get,
       'get',
       false,
-      [keys.runs, keys.lease],
+      [keys.runs],
       [runId],
     )) as Reply | null;
     return reply ? decodeRun<TData>(runId, String(reply[0])) : null;
@@ -571,7 +571,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
       SCRIPTS.counts,
       detail ? 'stats' : 'counts',
       false,
-      [keys.lease, keys.meta, keys.registry, keys.index, keys.runs],
+      [keys.lease, keys.meta, keys.index, keys.runs],
       [keys.tag, detail ? '1' : '0'],
     )) as Reply;
     const queued = Number(reply[0]);

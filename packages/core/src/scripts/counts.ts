@@ -2,7 +2,7 @@
  * counts (and stats): runs by status and by source from the meta hash, minus lapsed runs
  * (O(log N) per band, skipped entirely while no lease can have lapsed). Read-only.
  *
- * KEYS: 1 lease, 2 meta, 3 registry, 4 index, 5 runs
+ * KEYS: 1 lease, 2 meta, 3 index, 4 runs
  * ARGV: 1 tag, 2 detail ('1': also the oldest live queuedAt and startedAt)
  * Returns: { queued, running, lapsed, oldestQueuedAt|'', oldestStartedAt|'', now, then per source: name, count }
  */
@@ -50,13 +50,13 @@ end
 local function oldest_live(lo, hi, live)
   if live <= 0 then return '' end
   for offset = 0, 900, 100 do
-    local batch = redis.call('ZRANGE', KEYS[4], fmt(lo), fmt(hi), 'BYSCORE', 'LIMIT', offset, 100,
+    local batch = redis.call('ZRANGE', KEYS[3], fmt(lo), fmt(hi), 'BYSCORE', 'LIMIT', offset, 100,
       'WITHSCORES')
     if #batch == 0 then return '' end
     if lapsed == 0 then return batch[2] end
     local ids = {}
     for i = 1, #batch, 2 do ids[#ids + 1] = batch[i] end
-    local values = redis.call('HMGET', KEYS[5], unpack(ids))
+    local values = redis.call('HMGET', KEYS[4], unpack(ids))
     for j = 1, #ids do
       if values[j] and value_deadline(values[j]) > now then return batch[j * 2] end
     end

@@ -1,7 +1,7 @@
 /**
  * get: one run, or nil when it is not active (a lapsed run is invisible). Read-only.
  *
- * KEYS: 1 runs, 2 lease
+ * KEYS: 1 runs (the lease deadline is in the value)
  * ARGV: 1 id
  * Returns: { value } or nil
  */

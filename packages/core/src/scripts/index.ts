@@ -45,9 +45,9 @@ export const SCRIPTS = {
   start: define('start', START, 6, false),
   progress: define('progress', PROGRESS, 6, false),
   end: define('end', END, 7, false),
-  get: define('get', GET, 2, true),
+  get: define('get', GET, 1, true),
   list: define('list', LIST, 6, true),
-  counts: define('counts', COUNTS, 5, true),
+  counts: define('counts', COUNTS, 4, true),
   sweep: define('sweep', SWEEP, 7, false, [WRITE_PRELUDE, READ_PRELUDE]),
 } as const;
 
