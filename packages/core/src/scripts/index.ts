@@ -4,6 +4,7 @@ import { COUNTS } from './counts.js';
 import { END } from './end.js';
 import { ENQUEUE } from './enqueue.js';
 import { GET } from './get.js';
+import { IMPORT } from './import.js';
 import { LIST } from './list.js';
 import { PRELUDE, READ_PRELUDE, WRITE_PRELUDE } from './prelude.js';
 import { PROGRESS } from './progress.js';
@@ -49,6 +50,7 @@ export const SCRIPTS = {
   list: define('list', LIST, 6, true),
   counts: define('counts', COUNTS, 4, true),
   sweep: define('sweep', SWEEP, 7, false, [WRITE_PRELUDE, READ_PRELUDE]),
+  import: define('import', IMPORT, 9, false),
 } as const;
 
 /** Operation names that have a script. */

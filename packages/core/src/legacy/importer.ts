@@ -1,0 +1,91 @@
+import { MAX_SOURCES_PER_SCOPE } from '../constants.js';
+import { fromRedisError } from '../errors.js';
+import type { ParsedScope } from '../keys.js';
+import { scopeKeys } from '../keys.js';
+import { SCRIPTS } from '../scripts/index.js';
+import { migrationKeys } from './checkpoint.js';
+import type { LegacyContext } from './context.js';
+import type { MappedRecord } from './record.js';
+
+/** Runs per import script call: with the time budget, bounds how long a call holds Redis. */
+export const MAX_IMPORT_BATCH = 1_000;
+/** Redis time one import call may take before it returns and lets the caller send the rest. */
+export const IMPORT_BUDGET_MS = 5;
+
+/** What the import did with a run (see scripts/import.ts). */
+export type ImportStatus = 'inserted' | 'exists' | 'ended' | 'lapsed' | 'too-many-sources';
+
+const STATUS: readonly ImportStatus[] = [
+  'exists',
+  'inserted',
+  'ended',
+  'lapsed',
+  'too-many-sources',
+];
+
+type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
+
+/**
+ * Imports mapped runs into their scope, one script call per batch of up to
+ * {@link MAX_IMPORT_BATCH} (more calls when a call stops at its time budget). `check` decides
+ * without writing (the dry run). `checkpoint` is stored as the scope's resume point with the last
+ * run, in the same atomic call.
+ * @returns the status of each record, in order
+ */
+export async function importRecords<TData>(
+  ctx: LegacyContext<TData>,
+  scope: ParsedScope,
+  records: readonly MappedRecord<TData>[],
+  options: { mode: 'write' | 'check'; checkpoint?: string },
+): Promise<ImportStatus[]> {
+  const keys = scopeKeys(ctx.prefix, scope);
+  const migration = migrationKeys(ctx.prefix, scope);
+  const scriptKeys = [
+    keys.runs,
+    keys.index,
+    keys.bySource,
+    keys.lease,
+    keys.meta,
+    keys.registry,
+    keys.expired,
+    migration.tombstones,
+    migration.state,
+  ];
+  const call = (ctx.redis as unknown as Record<string, ScriptCall>)[SCRIPTS.import.command]!;
+  const statuses: ImportStatus[] = [];
+  let from = 0;
+  while (from < records.length) {
+    const to = Math.min(from + MAX_IMPORT_BATCH, records.length);
+    const args: (string | number)[] = [
+      keys.tag,
+      ctx.graceMs,
+      keys.events,
+      ctx.publishMode,
+      MAX_SOURCES_PER_SCOPE,
+      options.mode,
+      IMPORT_BUDGET_MS,
+      to === records.length ? (options.checkpoint ?? '') : '',
+    ];
+    for (let i = from; i < to; i++) {
+      const { run, captionJson, dataJson } = records[i]!;
+      args.push(
+        run.id,
+        run.queuedAt,
+        run.startedAt ?? '',
+        run.leaseExpiresAt,
+        run.source ?? '',
+        captionJson,
+        dataJson,
+      );
+    }
+    let reply: number[];
+    try {
+      reply = (await call.call(ctx.redis, ...scriptKeys, ...args)) as number[];
+    } catch (error) {
+      throw fromRedisError(error, 'import', true);
+    }
+    for (let i = 1; i < reply.length; i++) statuses.push(STATUS[Number(reply[i])]!);
+    from += Number(reply[0]);
+  }
+  return statuses;
+}
