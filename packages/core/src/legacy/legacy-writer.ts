@@ -1,0 +1,213 @@
+import { createHash } from 'node:crypto';
+import type { ActiveRun } from '../codec.js';
+import { fromRedisError } from '../errors.js';
+import type { LegacyContext } from './context.js';
+import type { LegacyEntry } from './legacy-key.js';
+import { jsonEntries } from './legacy-key.js';
+
+/**
+ * The rollout mode's legacy side: every write of a scope not yet migrated is mirrored into its
+ * legacy key, after the new layout (which is authoritative), so the legacy list, and code that
+ * still reads it, sees every change. A hash gets single-field commands; the older JSON-string
+ * variant is rewritten whole with a compare-and-set (that variant was always read and written
+ * whole). Each write also sets the key's expiry to the window: every record in it is older than
+ * the write, so none is still listed when the key expires, and an abandoned key goes away.
+ */
+
+// Legacy keys have no hash tag: each script touches its one key, so it runs on a Cluster too.
+const SET_IF_EXISTS = `
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1`;
+const COMPARE_AND_SET = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1`;
+
+const command = (name: string, lua: string) =>
+  `activeRuns_legacy_${name}_${createHash('sha1').update(lua).digest('hex').slice(0, 8)}`;
+const SET_IF_EXISTS_COMMAND = command('setifexists', SET_IF_EXISTS);
+const COMPARE_AND_SET_COMMAND = command('cas', COMPARE_AND_SET);
+
+/** Attempts of a compare-and-set rewrite before giving up (only concurrent writers retry). */
+const CAS_ATTEMPTS = 20;
+
+type Client = {
+  hsetnx(key: string, field: string, value: string): Promise<number>;
+  hdel(key: string, field: string): Promise<number>;
+  hget(key: string, field: string): Promise<string | null>;
+  pexpire(key: string, ms: number): Promise<number>;
+  type(key: string): Promise<string>;
+  get(key: string): Promise<string | null>;
+  defineCommand(name: string, definition: { numberOfKeys: number; lua: string }): void;
+} & Record<string, unknown>;
+
+type ScriptCall = (...args: (string | number)[]) => Promise<number>;
+
+const isWrongType = (error: unknown) =>
+  error instanceof Error && error.message.startsWith('WRONGTYPE');
+
+/** Writes to the legacy keys of scopes that are not migrated yet. */
+export class LegacyWriter<TData> {
+  private readonly client: Client;
+
+  constructor(private readonly ctx: LegacyContext<TData>) {
+    this.client = ctx.redis as unknown as Client;
+    for (const [name, lua] of [
+      [SET_IF_EXISTS_COMMAND, SET_IF_EXISTS],
+      [COMPARE_AND_SET_COMMAND, COMPARE_AND_SET],
+    ] as const) {
+      if (typeof this.client[name] !== 'function') {
+        this.client.defineCommand(name, { numberOfKeys: 1, lua });
+      }
+    }
+  }
+
+  /** Adds a new run's record (never replaces one). */
+  async insert(key: string, run: ActiveRun<TData>): Promise<void> {
+    const value = JSON.stringify(this.ctx.encode(run));
+    await this.guard(
+      'legacy insert',
+      key,
+      async () => {
+        await Promise.all([
+          this.client.hsetnx(key, run.id, value),
+          this.client.pexpire(key, this.ctx.windowMs),
+        ]);
+      },
+      (entries) => (this.find(key, entries, run.id) === -1 ? [...entries, this.entry(run)] : null),
+    );
+  }
+
+  /** Replaces a run's record if it is still there (a run that ended meanwhile stays gone). */
+  async update(key: string, run: ActiveRun<TData>): Promise<void> {
+    const value = JSON.stringify(this.ctx.encode(run));
+    const call = this.client[SET_IF_EXISTS_COMMAND] as ScriptCall;
+    await this.guard(
+      'legacy update',
+      key,
+      async () => {
+        await call.call(this.client, key, run.id, value, this.ctx.windowMs);
+      },
+      (entries) => {
+        const at = this.find(key, entries, run.id);
+        if (at === -1) return null;
+        const next = [...entries];
+        next[at] = this.entry(run);
+        return next;
+      },
+    );
+  }
+
+  /** Removes a run's record; returns it as it was, or null. */
+  async remove(key: string, id: string): Promise<LegacyEntry | null> {
+    let removed: LegacyEntry | null = null;
+    await this.guard(
+      'legacy remove',
+      key,
+      async () => {
+        const [value] = await Promise.all([this.client.hget(key, id), this.client.hdel(key, id)]);
+        removed = value === null ? null : { id, value };
+      },
+      (entries) => {
+        const at = this.find(key, entries, id);
+        if (at === -1) return null;
+        removed = entries[at]!;
+        return entries.filter((_, i) => i !== at);
+      },
+    );
+    return removed;
+  }
+
+  /** A run's legacy record, or null. */
+  async read(key: string, id: string): Promise<LegacyEntry | null> {
+    try {
+      const value = await this.client.hget(key, id);
+      return value === null ? null : { id, value };
+    } catch (error) {
+      if (!isWrongType(error)) throw fromRedisError(error, 'legacy read', false);
+    }
+    const current = await this.readJson(key);
+    if (!current) return null;
+    const at = this.find(key, current.entries, id);
+    return at === -1 ? null : current.entries[at]!;
+  }
+
+  /**
+   * Runs the hash write; when the key holds the JSON-string variant instead, rewrites the string
+   * with `change` (null: nothing to change) by compare-and-set, retried while others write it.
+   */
+  private async guard(
+    operation: string,
+    key: string,
+    hash: () => Promise<void>,
+    change: (entries: LegacyEntry[]) => LegacyEntry[] | null,
+  ): Promise<void> {
+    try {
+      await hash();
+      return;
+    } catch (error) {
+      if (!isWrongType(error)) throw fromRedisError(error, operation, true);
+    }
+    const cas = this.client[COMPARE_AND_SET_COMMAND] as ScriptCall;
+    try {
+      for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+        const current = await this.readJson(key);
+        if (!current) return; // not a JSON variant we can rewrite: leave it alone
+        const next = change(current.entries);
+        if (!next) return;
+        const text = JSON.stringify(current.isArray ? next.map(recordOf) : objectOf(next));
+        if ((await cas.call(this.client, key, current.text, text, this.ctx.windowMs)) === 1) return;
+      }
+    } catch (error) {
+      throw fromRedisError(error, operation, true);
+    }
+    this.ctx.logger.warn?.(
+      { key },
+      `active-runs: ${operation} gave up after ${CAS_ATTEMPTS} concurrent rewrites of a legacy JSON string`,
+    );
+  }
+
+  private async readJson(
+    key: string,
+  ): Promise<{ text: string; entries: LegacyEntry[]; isArray: boolean } | null> {
+    const text = await this.client.get(key);
+    if (text === null) return null;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      return null;
+    }
+    const entries = jsonEntries(parsed);
+    return entries ? { text, entries, isArray: Array.isArray(parsed) } : null;
+  }
+
+  private entry(run: ActiveRun<TData>): LegacyEntry {
+    return { id: run.id, parsed: this.ctx.encode(run) };
+  }
+
+  /** Index of the entry of a run id (by its map key, or by what `decode` says its id is). */
+  private find(key: string, entries: LegacyEntry[], id: string): number {
+    return entries.findIndex((entry) => {
+      if (entry.id !== null) return entry.id === id;
+      try {
+        const parsed = 'parsed' in entry ? entry.parsed : JSON.parse(entry.value);
+        return this.ctx.decode(parsed, { id: null, key })?.id === id;
+      } catch {
+        return false;
+      }
+    });
+  }
+}
+
+function recordOf(entry: LegacyEntry): unknown {
+  return 'parsed' in entry ? entry.parsed : JSON.parse(entry.value);
+}
+
+function objectOf(entries: LegacyEntry[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const entry of entries) if (entry.id !== null) out[entry.id] = recordOf(entry);
+  return out;
+}
