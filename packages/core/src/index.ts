@@ -30,6 +30,17 @@ export type {
 export { decodeRunEvent, RunEventHub } from './events.js';
 export type { ParsedScope, Scope, ScopeKeys } from './keys.js';
 export { scopeKeys } from './keys.js';
+export type {
+  LegacyKeySkipReason,
+  LegacyMigrationProgress,
+  LegacyMigrationReport,
+  LegacyRecordSkipReason,
+  MigrateLegacyOptions,
+} from './legacy/backfill.js';
+export { migrateLegacy } from './legacy/backfill.js';
+export type { LegacyDecodeContext, LegacyOptions, LegacyRunInput } from './legacy/options.js';
+export type { LegacySkipReason } from './legacy/record.js';
+export { decodeLegacyRecord, encodeLegacyRecord } from './legacy/record.js';
 export type { ActiveRunsLogger } from './logger.js';
 export type { DataSchema, RedisLike } from './schemas.js';
 export type {

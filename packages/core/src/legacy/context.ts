@@ -1,4 +1,5 @@
 import type { ActiveRun } from '../codec.js';
+import { ActiveRunsError, fromRedisError } from '../errors.js';
 import type { ParsedScope, Scope } from '../keys.js';
 import { parseScope } from '../keys.js';
 import type { ActiveRunsLogger } from '../logger.js';
@@ -115,4 +116,25 @@ export function mapEntry<TData>(
   return 'value' in entry
     ? mapLegacyValue(entry.value, context, ctx.decode, ctx.limits, now)
     : mapLegacyRecord(entry.parsed, context, ctx.decode, ctx.limits, now);
+}
+
+/**
+ * A Redis failure of the legacy side as the store reports its own: a call that timed out while
+ * the client was disconnected was never sent, so it is `REDIS_UNAVAILABLE`, not `TIMEOUT`.
+ */
+export function legacyError(
+  ctx: { redis: { status: string } },
+  error: unknown,
+  operation: string,
+  isWrite: boolean,
+): ActiveRunsError {
+  const mapped = fromRedisError(error, operation, isWrite);
+  if (mapped.code === 'TIMEOUT' && ctx.redis.status !== 'ready') {
+    return new ActiveRunsError(
+      'REDIS_UNAVAILABLE',
+      `${operation}: Redis is unreachable (the client is ${ctx.redis.status}); nothing was sent, retry once Redis is back.`,
+      { cause: error },
+    );
+  }
+  return mapped;
 }

@@ -1,10 +1,10 @@
 import { MAX_SOURCES_PER_SCOPE } from '../constants.js';
-import { fromRedisError } from '../errors.js';
 import type { ParsedScope } from '../keys.js';
 import { scopeKeys } from '../keys.js';
 import { SCRIPTS } from '../scripts/index.js';
 import { migrationKeys } from './checkpoint.js';
 import type { LegacyContext } from './context.js';
+import { legacyError } from './context.js';
 import type { MappedRecord } from './record.js';
 
 /** Runs per import script call: with the time budget, bounds how long a call holds Redis. */
@@ -82,7 +82,7 @@ export async function importRecords<TData>(
     try {
       reply = (await call.call(ctx.redis, ...scriptKeys, ...args)) as number[];
     } catch (error) {
-      throw fromRedisError(error, 'import', true);
+      throw legacyError(ctx, error, 'import', true);
     }
     for (let i = 1; i < reply.length; i++) statuses.push(STATUS[Number(reply[i])]!);
     from += Number(reply[0]);

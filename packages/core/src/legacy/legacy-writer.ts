@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ActiveRun } from '../codec.js';
-import { fromRedisError } from '../errors.js';
 import type { LegacyContext } from './context.js';
+import { legacyError } from './context.js';
 import type { LegacyEntry } from './legacy-key.js';
 import { jsonEntries } from './legacy-key.js';
 
@@ -126,7 +126,7 @@ export class LegacyWriter<TData> {
       const value = await this.client.hget(key, id);
       return value === null ? null : { id, value };
     } catch (error) {
-      if (!isWrongType(error)) throw fromRedisError(error, 'legacy read', false);
+      if (!isWrongType(error)) throw legacyError(this.ctx, error, 'legacy read', false);
     }
     const current = await this.readJson(key);
     if (!current) return null;
@@ -148,7 +148,7 @@ export class LegacyWriter<TData> {
       await hash();
       return;
     } catch (error) {
-      if (!isWrongType(error)) throw fromRedisError(error, operation, true);
+      if (!isWrongType(error)) throw legacyError(this.ctx, error, operation, true);
     }
     const cas = this.client[COMPARE_AND_SET_COMMAND] as ScriptCall;
     try {
@@ -161,7 +161,7 @@ export class LegacyWriter<TData> {
         if ((await cas.call(this.client, key, current.text, text, this.ctx.windowMs)) === 1) return;
       }
     } catch (error) {
-      throw fromRedisError(error, operation, true);
+      throw legacyError(this.ctx, error, operation, true);
     }
     this.ctx.logger.warn?.(
       { key },

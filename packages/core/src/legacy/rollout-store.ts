@@ -1,7 +1,7 @@
 import type { ActiveRun } from '../codec.js';
 import { MAX_OFFSET } from '../constants.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
-import { ActiveRunsError, fromRedisError } from '../errors.js';
+import { ActiveRunsError } from '../errors.js';
 import type { RunEvent, RunEventHandler, RunEventIteratorOptions, Unsubscribe } from '../events.js';
 import type { ParsedScope, Scope } from '../keys.js';
 import { parseScope } from '../keys.js';
@@ -24,7 +24,7 @@ import type { ExpiredHook, SweepResult } from '../sweeper.js';
 import type { MigrationKeys } from './checkpoint.js';
 import { MIGRATED_FIELD, MigratedScopes, migrationKeys } from './checkpoint.js';
 import type { LegacyContext, LegacyContextInput } from './context.js';
-import { legacyContext, mapEntry } from './context.js';
+import { legacyContext, legacyError, mapEntry } from './context.js';
 import { importRecords } from './importer.js';
 import { redisNow } from './legacy-key.js';
 import { LegacyWriter } from './legacy-writer.js';
@@ -297,7 +297,7 @@ class RolloutStore<TData> implements ActiveRunStore<TData> {
     try {
       set = await this.client.hexists(s.keys.state, MIGRATED_FIELD);
     } catch (error) {
-      throw fromRedisError(error, 'migration flag', false);
+      throw legacyError(this.ctx, error, 'migration flag', false);
     }
     if (set === 1) this.migrated.add(s.tag);
     return set === 1;
@@ -319,11 +319,16 @@ class RolloutStore<TData> implements ActiveRunStore<TData> {
     try {
       results = await pipeline.exec();
     } catch (error) {
-      throw fromRedisError(error, 'tombstone', true);
+      throw legacyError(this.ctx, error, 'tombstone', true);
     }
     const failed = results?.find(([error]) => error);
     if (!results || failed) {
-      throw fromRedisError(failed?.[0] ?? new Error('empty pipeline reply'), 'tombstone', true);
+      throw legacyError(
+        this.ctx,
+        failed?.[0] ?? new Error('empty pipeline reply'),
+        'tombstone',
+        true,
+      );
     }
     const migrated = results[3]![1] === 1;
     if (migrated) this.migrated.add(s.tag);
@@ -382,7 +387,7 @@ class RolloutStore<TData> implements ActiveRunStore<TData> {
     try {
       result = await read();
     } catch (error) {
-      throw fromRedisError(error, operation, false);
+      throw legacyError(this.ctx, error, operation, false);
     }
     const skipped = Object.entries(result.skipped).filter(([reason]) => reason !== 'stale');
     if ((skipped.length > 0 || result.unreadable) && !this.warned.has(s.legacyKey)) {
@@ -399,7 +404,7 @@ class RolloutStore<TData> implements ActiveRunStore<TData> {
     try {
       return await redisNow(this.ctx.redis);
     } catch (error) {
-      throw fromRedisError(error, operation, false);
+      throw legacyError(this.ctx, error, operation, false);
     }
   }
 }
