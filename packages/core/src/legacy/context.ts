@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { ActiveRun } from '../codec.js';
 import { ActiveRunsError, fromRedisError } from '../errors.js';
 import type { ParsedScope, Scope } from '../keys.js';
@@ -137,4 +138,23 @@ export function legacyError(
     );
   }
   return mapped;
+}
+
+/**
+ * Registers one of the migration's small Lua scripts on the client (once), under a
+ * content-addressed name, and returns the function that calls it.
+ */
+export function legacyScript(
+  client: RedisLike,
+  name: string,
+  numberOfKeys: number,
+  lua: string,
+): (...args: (string | number)[]) => Promise<unknown> {
+  const command = `activeRuns_legacy_${name}_${createHash('sha1').update(lua).digest('hex').slice(0, 8)}`;
+  const target = client as unknown as Record<
+    string,
+    (...args: (string | number)[]) => Promise<unknown>
+  >;
+  if (typeof target[command] !== 'function') client.defineCommand(command, { numberOfKeys, lua });
+  return (...args) => target[command]!.call(client, ...args);
 }

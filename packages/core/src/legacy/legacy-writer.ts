@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
 import type { ActiveRun } from '../codec.js';
 import type { LegacyContext } from './context.js';
-import { legacyError } from './context.js';
+import { legacyError, legacyScript } from './context.js';
 import type { LegacyEntry } from './legacy-key.js';
 import { jsonEntries } from './legacy-key.js';
 
@@ -25,11 +24,6 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1`;
 
-const command = (name: string, lua: string) =>
-  `activeRuns_legacy_${name}_${createHash('sha1').update(lua).digest('hex').slice(0, 8)}`;
-const SET_IF_EXISTS_COMMAND = command('setifexists', SET_IF_EXISTS);
-const COMPARE_AND_SET_COMMAND = command('cas', COMPARE_AND_SET);
-
 /** Attempts of a compare-and-set rewrite before giving up (only concurrent writers retry). */
 const CAS_ATTEMPTS = 20;
 
@@ -40,10 +34,9 @@ type Client = {
   pexpire(key: string, ms: number): Promise<number>;
   type(key: string): Promise<string>;
   get(key: string): Promise<string | null>;
-  defineCommand(name: string, definition: { numberOfKeys: number; lua: string }): void;
-} & Record<string, unknown>;
+};
 
-type ScriptCall = (...args: (string | number)[]) => Promise<number>;
+type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
 
 const isWrongType = (error: unknown) =>
   error instanceof Error && error.message.startsWith('WRONGTYPE');
@@ -51,17 +44,13 @@ const isWrongType = (error: unknown) =>
 /** Writes to the legacy keys of scopes that are not migrated yet. */
 export class LegacyWriter<TData> {
   private readonly client: Client;
+  private readonly setIfExists: ScriptCall;
+  private readonly compareAndSet: ScriptCall;
 
   constructor(private readonly ctx: LegacyContext<TData>) {
     this.client = ctx.redis as unknown as Client;
-    for (const [name, lua] of [
-      [SET_IF_EXISTS_COMMAND, SET_IF_EXISTS],
-      [COMPARE_AND_SET_COMMAND, COMPARE_AND_SET],
-    ] as const) {
-      if (typeof this.client[name] !== 'function') {
-        this.client.defineCommand(name, { numberOfKeys: 1, lua });
-      }
-    }
+    this.setIfExists = legacyScript(ctx.redis, 'setifexists', 1, SET_IF_EXISTS);
+    this.compareAndSet = legacyScript(ctx.redis, 'cas', 1, COMPARE_AND_SET);
   }
 
   /** Adds a new run's record (never replaces one). */
@@ -83,12 +72,11 @@ export class LegacyWriter<TData> {
   /** Replaces a run's record if it is still there (a run that ended meanwhile stays gone). */
   async update(key: string, run: ActiveRun<TData>): Promise<void> {
     const value = JSON.stringify(this.ctx.encode(run));
-    const call = this.client[SET_IF_EXISTS_COMMAND] as ScriptCall;
     await this.guard(
       'legacy update',
       key,
       async () => {
-        await call.call(this.client, key, run.id, value, this.ctx.windowMs);
+        await this.setIfExists(key, run.id, value, this.ctx.windowMs);
       },
       (entries) => {
         const at = this.find(key, entries, run.id);
@@ -150,7 +138,6 @@ export class LegacyWriter<TData> {
     } catch (error) {
       if (!isWrongType(error)) throw legacyError(this.ctx, error, operation, true);
     }
-    const cas = this.client[COMPARE_AND_SET_COMMAND] as ScriptCall;
     try {
       for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
         const current = await this.readJson(key);
@@ -158,7 +145,7 @@ export class LegacyWriter<TData> {
         const next = change(current.entries);
         if (!next) return;
         const text = JSON.stringify(current.isArray ? next.map(recordOf) : objectOf(next));
-        if ((await cas.call(this.client, key, current.text, text, this.ctx.windowMs)) === 1) return;
+        if ((await this.compareAndSet(key, current.text, text, this.ctx.windowMs)) === 1) return;
       }
     } catch (error) {
       throw legacyError(this.ctx, error, operation, true);

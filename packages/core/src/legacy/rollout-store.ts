@@ -24,7 +24,7 @@ import type { ExpiredHook, SweepResult } from '../sweeper.js';
 import type { MigrationKeys } from './checkpoint.js';
 import { MIGRATED_FIELD, MigratedScopes, migrationKeys } from './checkpoint.js';
 import type { LegacyContext, LegacyContextInput } from './context.js';
-import { legacyContext, legacyError, mapEntry } from './context.js';
+import { legacyContext, legacyError, legacyScript, mapEntry } from './context.js';
 import { importRecords } from './importer.js';
 import { redisNow } from './legacy-key.js';
 import { LegacyWriter } from './legacy-writer.js';
@@ -60,14 +60,16 @@ type Client = {
   zrem(key: string, member: string): Promise<number>;
   zscore(key: string, member: string): Promise<string | null>;
   memory(sub: 'USAGE', key: string): Promise<number | null>;
-  pipeline(): {
-    zadd(key: string, score: number, member: string): unknown;
-    zremrangebyscore(key: string, min: string, max: number): unknown;
-    pexpire(key: string, ms: number): unknown;
-    hexists(key: string, field: string): unknown;
-    exec(): Promise<[Error | null, unknown][] | null>;
-  };
 };
+
+// Tombstone of a run ended during the rollout, trimmed to the window; nothing once migrated.
+// KEYS: 1 migration state, 2 tombstones; ARGV: 1 id, 2 now (ms), 3 windowMs. Returns 1 if migrated.
+const TOMBSTONE = `
+if redis.call('HEXISTS', KEYS[1], '${MIGRATED_FIELD}') == 1 then return 1 end
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('(%.0f', tonumber(ARGV[2]) - tonumber(ARGV[3])))
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 0`;
 
 /** The rollout stores, so `migrateLegacy` can find the legacy settings of a store it is given. */
 const contexts = new WeakMap<object, LegacyContext<never>>();
@@ -98,6 +100,7 @@ class RolloutStore<TData> implements ActiveRunStore<TData> {
   private readonly writer: LegacyWriter<TData>;
   private readonly client: Client;
   private readonly warned = new Set<string>();
+  private readonly tombstoneScript: (...args: (string | number)[]) => Promise<unknown>;
 
   constructor(
     private readonly inner: ActiveRunStore<TData>,
@@ -106,6 +109,7 @@ class RolloutStore<TData> implements ActiveRunStore<TData> {
   ) {
     this.writer = new LegacyWriter(ctx);
     this.client = ctx.redis as unknown as Client;
+    this.tombstoneScript = legacyScript(ctx.redis, 'tombstone', 2, TOMBSTONE);
   }
 
   get prefix(): string {
@@ -304,33 +308,24 @@ class RolloutStore<TData> implements ActiveRunStore<TData> {
   }
 
   /**
-   * Records that a run ended during the rollout (trimmed to the window) and reads the flag, in
-   * one round trip (same slot).
+   * Records that a run ended during the rollout, unless the scope is migrated (one script on the
+   * scope's slot: no tombstone is left behind a switch).
    * @returns whether the scope is migrated (then no legacy write follows)
    */
   private async tombstone(s: ResolvedScope, id: string): Promise<boolean> {
-    const now = Date.now();
-    const pipeline = this.client.pipeline();
-    pipeline.zadd(s.keys.tombstones, now, id);
-    pipeline.zremrangebyscore(s.keys.tombstones, '-inf', now - this.ctx.windowMs);
-    pipeline.pexpire(s.keys.tombstones, this.ctx.windowMs);
-    pipeline.hexists(s.keys.state, MIGRATED_FIELD);
-    let results: [Error | null, unknown][] | null;
+    let migrated: boolean;
     try {
-      results = await pipeline.exec();
+      migrated =
+        (await this.tombstoneScript(
+          s.keys.state,
+          s.keys.tombstones,
+          id,
+          Date.now(),
+          this.ctx.windowMs,
+        )) === 1;
     } catch (error) {
       throw legacyError(this.ctx, error, 'tombstone', true);
     }
-    const failed = results?.find(([error]) => error);
-    if (!results || failed) {
-      throw legacyError(
-        this.ctx,
-        failed?.[0] ?? new Error('empty pipeline reply'),
-        'tombstone',
-        true,
-      );
-    }
-    const migrated = results[3]![1] === 1;
     if (migrated) this.migrated.add(s.tag);
     return migrated;
   }

@@ -81,12 +81,31 @@ end
 
 local out = { 0 }
 local values, idx, lease, by_src, events = {}, {}, {}, {}, {}
-local added = { queued = 0, running = 0 }
+local added = { queued = 0, running = 0, events = 0 }
 local per_source = {}
 local min_deadline, max_deadline = nil, nil
 local in_batch = {}
+local seq = num(m.seq)
+-- writes the runs decided so far (multi-member calls) and publishes their events
+local function flush()
+  if write and #values > 0 then
+    redis.call('HSET', KEYS[1], unpack(values))
+    redis.call('ZADD', KEYS[2], unpack(idx))
+    redis.call('ZADD', KEYS[4], unpack(lease))
+    if #by_src > 0 then redis.call('ZADD', KEYS[3], unpack(by_src)) end
+    for _, e in ipairs(events) do
+      seq = seq + 1
+      publish(ARGV[3], ARGV[4], e[1], seq, e[2], e[3], e[4])
+    end
+  end
+  values, idx, lease, by_src, events = {}, {}, {}, {}, {}
+end
 for i = 1, n do
-  if budget > 0 and i > 1 and i % 32 == 1 and now_ms() - now >= budget then break end
+  -- the budget covers the writes: they are flushed every 32 runs, then the clock is read
+  if i % 32 == 1 and i > 1 then
+    flush()
+    if budget > 0 and now_ms() - now >= budget then break end
+  end
   local b = 9 + (i - 1) * 7
   local id, src = ARGV[b], ARGV[b + 4]
   local d = tonumber(ARGV[b + 3])
@@ -124,6 +143,7 @@ for i = 1, n do
       per_source[src] = (per_source[src] or 0) + 1
     end
     if phase == 1 then added.running = added.running + 1 else added.queued = added.queued + 1 end
+    added.events = added.events + 1
     if not min_deadline or d < min_deadline then min_deadline = d end
     if not max_deadline or d > max_deadline then max_deadline = d end
     events[#events + 1] = { phase == 1 and 'started' or 'queued', id, ls, value }
@@ -131,19 +151,15 @@ for i = 1, n do
   out[#out + 1] = status
   out[1] = i
 end
+flush()
 
-if write and #values > 0 then
-  redis.call('HSET', KEYS[1], unpack(values))
-  redis.call('ZADD', KEYS[2], unpack(idx))
-  redis.call('ZADD', KEYS[4], unpack(lease))
-  if #by_src > 0 then redis.call('ZADD', KEYS[3], unpack(by_src)) end
+if write and added.events > 0 then
   -- keys created by this call get their expiry even when no deadline passes the current one
   local created = num(m['c:queued']) + num(m['c:running']) == 0
-  local seq = num(m.seq)
   local changes = {
     'c:queued', num(m['c:queued']) + added.queued,
     'c:running', num(m['c:running']) + added.running,
-    'seq', seq + #events,
+    'seq', seq,
   }
   for src, k in pairs(per_source) do
     if num(m['s:' .. src]) == 0 then created = true end
@@ -163,10 +179,6 @@ if write and #values > 0 then
   if must_lower(m, min_deadline) then lower_registry(min_deadline, changes) end
   redis.call('HSET', KEYS[5], unpack(changes))
   keep_alive(max_deadline, tonumber(ARGV[2]), created, num(m.exp))
-  for _, e in ipairs(events) do
-    seq = seq + 1
-    publish(ARGV[3], ARGV[4], e[1], seq, e[2], e[3], e[4])
-  end
 end
 if write and ARGV[8] ~= '' and out[1] == n then redis.call('HSET', KEYS[9], 'cursor', ARGV[8]) end
 return out
