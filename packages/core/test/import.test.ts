@@ -4,7 +4,7 @@ import type { ActiveRun, ActiveRunStore, RunEvent } from '../src/index.js';
 import { ActiveRunsError, scopeKeys } from '../src/index.js';
 import { parseScope } from '../src/keys.js';
 import { migrationKeys } from '../src/legacy/checkpoint.js';
-import { importRecords } from '../src/legacy/importer.js';
+import { importRecords, importScriptKeys } from '../src/legacy/importer.js';
 import { SCRIPTS } from '../src/scripts/index.js';
 import { sleep, useStoreHarness } from './harness.js';
 import { contextFor, expectConsistent, listAll, record } from './legacy-fixtures.js';
@@ -22,19 +22,7 @@ const { serverNow } = redisClock(h.client);
 const HOUR = 3_600_000;
 
 async function allKeys(store: ActiveRunStore) {
-  const keys = scopeKeys(store.prefix, parseScope(scope));
-  const migration = migrationKeys(store.prefix, parseScope(scope));
-  return [
-    keys.runs,
-    keys.index,
-    keys.bySource,
-    keys.lease,
-    keys.meta,
-    keys.registry,
-    keys.expired,
-    migration.tombstones,
-    migration.state,
-  ];
+  return importScriptKeys(store.prefix, parseScope(scope));
 }
 
 /** Type and content of every key the import may touch (expiry aside). */

@@ -25,6 +25,23 @@ const STATUS: readonly ImportStatus[] = [
 
 type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
 
+/** The KEYS of the import script for a scope, in order (see scripts/import.ts). */
+export function importScriptKeys(prefix: string, scope: ParsedScope): string[] {
+  const keys = scopeKeys(prefix, scope);
+  const migration = migrationKeys(prefix, scope);
+  return [
+    keys.runs,
+    keys.index,
+    keys.bySource,
+    keys.lease,
+    keys.meta,
+    keys.registry,
+    keys.expired,
+    migration.tombstones,
+    migration.state,
+  ];
+}
+
 /**
  * Imports mapped runs into their scope, one script call per batch of up to
  * {@link MAX_IMPORT_BATCH} (more calls when a call stops at its time budget). `check` decides
@@ -39,18 +56,7 @@ export async function importRecords<TData>(
   options: { mode: 'write' | 'check'; checkpoint?: string },
 ): Promise<ImportStatus[]> {
   const keys = scopeKeys(ctx.prefix, scope);
-  const migration = migrationKeys(ctx.prefix, scope);
-  const scriptKeys = [
-    keys.runs,
-    keys.index,
-    keys.bySource,
-    keys.lease,
-    keys.meta,
-    keys.registry,
-    keys.expired,
-    migration.tombstones,
-    migration.state,
-  ];
+  const scriptKeys = importScriptKeys(ctx.prefix, scope);
   const call = (ctx.redis as unknown as Record<string, ScriptCall>)[SCRIPTS.import.command]!;
   const statuses: ImportStatus[] = [];
   let from = 0;
