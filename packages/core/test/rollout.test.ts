@@ -334,6 +334,34 @@ describe('rollout mode: migrated scopes', () => {
   });
 });
 
+describe('rollout mode: bad input', () => {
+  it('is refused before any Redis call, as without rollout mode', async () => {
+    const { store } = rolloutStore();
+    const client = h.client as unknown as { sendCommand: (...args: unknown[]) => unknown };
+    const original = client.sendCommand;
+    let sent = 0;
+    client.sendCommand = function (this: unknown, ...args: unknown[]) {
+      sent++;
+      return original.apply(this, args);
+    };
+    try {
+      await expectFailure(() => store.enqueue(scope, { id: 'a b' }), 'INVALID_ARGUMENT', 'id');
+      await expectFailure(() => store.start(scope, 'a{b'), 'INVALID_ARGUMENT', 'id');
+      await expectFailure(() => store.end(scope, 'a:b'), 'INVALID_ARGUMENT', 'id');
+      await expectFailure(() => store.get(scope, ''), 'INVALID_ARGUMENT', 'id');
+      await expectFailure(
+        () => store.list({ workspaceId: 'w}', projectId: 1 }),
+        'INVALID_ARGUMENT',
+        'workspaceId',
+      );
+      await expectFailure(() => store.list(scope, { limit: -1 }), 'INVALID_ARGUMENT', 'limit');
+      expect(sent).toBe(0);
+    } finally {
+      client.sendCommand = original;
+    }
+  });
+});
+
 describe('rollout mode: options', () => {
   it('refuses bad legacy options with INVALID_ARGUMENT', async () => {
     await expectFailure(

@@ -10,7 +10,7 @@ import type { MappedRecord } from './record.js';
 /** Runs per import script call: with the time budget, bounds how long a call holds Redis. */
 export const MAX_IMPORT_BATCH = 1_000;
 /** Redis time one import call may take before it returns and lets the caller send the rest. */
-export const IMPORT_BUDGET_MS = 3;
+export const IMPORT_BUDGET_MS = 2;
 
 /** What the import did with a run (see scripts/import.ts). */
 export type ImportStatus = 'inserted' | 'exists' | 'ended' | 'lapsed' | 'too-many-sources';

@@ -4,7 +4,7 @@ import { decodeCursor, encodeCursor } from '../cursor.js';
 import { ActiveRunsError } from '../errors.js';
 import type { RunEvent, RunEventHandler, RunEventIteratorOptions, Unsubscribe } from '../events.js';
 import type { ParsedScope, Scope } from '../keys.js';
-import { parseScope } from '../keys.js';
+import { parseRunId, parseScope } from '../keys.js';
 import type { ActiveRunsLogger } from '../logger.js';
 import { listOptionsSchema, parseInput, storeOptionsSchema } from '../schemas.js';
 import type {
@@ -125,8 +125,13 @@ class RolloutStore<TData> implements ActiveRunStore<TData> {
     if (this.migrated.has(s.tag)) return this.inner.enqueue(scope, input);
     // a tombstone of an earlier run with this id must not hide the new one (sent first, so Redis
     // applies it before the enqueue: same slot, same connection)
-    const id = typeof input?.id === 'string' ? input.id : '';
-    const cleared = id ? this.client.zrem(s.keys.tombstones, id) : Promise.resolve(0);
+    let id: string;
+    try {
+      id = parseRunId(input?.id);
+    } catch {
+      return this.inner.enqueue(scope, input); // it refuses the input, before any Redis call
+    }
+    const cleared = this.client.zrem(s.keys.tombstones, id);
     const [run, migrated] = await Promise.all([
       this.inner.enqueue(scope, input),
       this.isMigrated(s),
@@ -156,7 +161,7 @@ class RolloutStore<TData> implements ActiveRunStore<TData> {
   }
 
   async end(scope: Scope, id: string): Promise<ActiveRun<TData>> {
-    const s = this.resolve(scope);
+    const s = this.resolve(scope, id);
     if (this.migrated.has(s.tag) || (await this.tombstone(s, id))) {
       return this.inner.end(scope, id);
     }
@@ -174,7 +179,7 @@ class RolloutStore<TData> implements ActiveRunStore<TData> {
   }
 
   async get(scope: Scope, id: string): Promise<ActiveRun<TData> | null> {
-    const s = this.resolve(scope);
+    const s = this.resolve(scope, id);
     if (this.migrated.has(s.tag)) return this.inner.get(scope, id);
     const [run, migrated, entry, now] = await Promise.all([
       this.inner.get(scope, id),
@@ -284,8 +289,10 @@ class RolloutStore<TData> implements ActiveRunStore<TData> {
     await hook?.(run, scope);
   }
 
-  private resolve(scope: Scope): ResolvedScope {
+  /** The scope (and the run id, when given) validated before any Redis call, as the store does. */
+  private resolve(scope: Scope, id?: string): ResolvedScope {
     const parsed = parseScope(scope);
+    if (id !== undefined) parseRunId(id);
     return {
       parsed,
       tag: `${parsed.workspaceId}:${parsed.projectId}`,
@@ -337,7 +344,7 @@ class RolloutStore<TData> implements ActiveRunStore<TData> {
     call: () => Promise<ActiveRun<TData>>,
     mirror: boolean,
   ): Promise<ActiveRun<TData>> {
-    const s = this.resolve(scope);
+    const s = this.resolve(scope, id);
     if (this.migrated.has(s.tag)) return call();
     let [outcome, migrated] = await Promise.all([settle(call()), this.isMigrated(s)]);
     if (migrated) return unwrap(outcome);

@@ -101,8 +101,8 @@ local function flush()
   values, idx, lease, by_src, events = {}, {}, {}, {}, {}
 end
 for i = 1, n do
-  -- the budget covers the writes: they are flushed every 32 runs, then the clock is read
-  if i % 32 == 1 and i > 1 then
+  -- the budget covers the writes: they are flushed every 16 runs, then the clock is read
+  if i % 16 == 1 and i > 1 then
     flush()
     if budget > 0 and now_ms() - now >= budget then break end
   end
