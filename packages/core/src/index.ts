@@ -28,6 +28,43 @@ export type {
   Unsubscribe,
 } from './events.js';
 export { decodeRunEvent, RunEventHub } from './events.js';
+export { waitForRedis } from './http/connect.js';
+export type { ActiveRunsHttpResult } from './http/errors.js';
+export { httpErrorBody, httpErrorResult } from './http/errors.js';
+export type {
+  ActiveRunsEventStream,
+  ActiveRunsHttpHandler,
+  ActiveRunsHttpHandlerOptions,
+  ActiveRunsHttpRequest,
+  ResolveScope,
+} from './http/handler.js';
+export { createActiveRunsHttpHandler } from './http/handler.js';
+export type { JsonSchema, JsonSchemaTarget, RouteJsonSchemas } from './http/json-schema.js';
+export { routeJsonSchemas, toJsonSchema } from './http/json-schema.js';
+export type {
+  ActiveRunsAdapterOptions,
+  ActiveRunsRoutesOptions,
+  AdapterSweeperOptions,
+  ResolvedRoutesOptions,
+  SplitAdapterOptions,
+} from './http/options.js';
+export { parseRoutesOptions, splitAdapterOptions } from './http/options.js';
+export type {
+  ActiveRunsHttpMethod,
+  ActiveRunsRoute,
+  ActiveRunsRouteName,
+  ActiveRunsRoutesTableOptions,
+} from './http/routes.js';
+export { activeRunsRoutes } from './http/routes.js';
+export type { HttpErrorBody } from './http/schemas.js';
+export {
+  activeRunSchema,
+  httpErrorBodySchema,
+  listPageSchema,
+  runCountsSchema,
+} from './http/schemas.js';
+export type { ActiveRunsSseMessage, SseStreamLease } from './http/sse.js';
+export { DEFAULT_SSE_HEARTBEAT_MS, SseStreamRegistry } from './http/sse.js';
 export type { ParsedScope, Scope, ScopeKeys } from './keys.js';
 export { scopeKeys } from './keys.js';
 export type { ActiveRunsLogger } from './logger.js';

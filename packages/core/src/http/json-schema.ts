@@ -1,0 +1,58 @@
+/**
+ * JSON Schema of the HTTP API, converted from its zod schemas with zod 4's own `toJSONSchema`,
+ * so no schema is written twice: Fastify validates docs and serializes responses from it, and
+ * both adapters put it in the app's OpenAPI document.
+ * @module
+ */
+import { z } from 'zod';
+import type { ActiveRunsRoute } from './routes.js';
+import { httpErrorBodySchema } from './schemas.js';
+
+/** A JSON Schema object. */
+export type JsonSchema = Record<string, unknown>;
+
+/**
+ * Which dialect to produce: `draft-7` for Fastify (its validator and serializer) and
+ * `@fastify/swagger`, `openapi-3.0` for `@nestjs/swagger`.
+ */
+export type JsonSchemaTarget = 'draft-7' | 'openapi-3.0';
+
+/** The JSON Schema of a zod schema; parts JSON Schema cannot express become `{}`. */
+export function toJsonSchema(
+  schema: z.ZodType,
+  target: JsonSchemaTarget,
+  io: 'input' | 'output' = 'output',
+): JsonSchema {
+  const { $schema: _dialect, ...json } = z.toJSONSchema(schema, {
+    target,
+    io,
+    unrepresentable: 'any',
+  }) as JsonSchema;
+  return json;
+}
+
+/** The JSON Schemas of one route, in the shape Fastify's `schema` route option takes. */
+export interface RouteJsonSchemas {
+  params?: JsonSchema;
+  querystring: JsonSchema;
+  body?: JsonSchema;
+  /** By status: the success body, then each error status with the error body. */
+  response: Record<number, JsonSchema>;
+}
+
+/** Converts a route's schemas. Request parts describe what a caller may send (`io: 'input'`). */
+export function routeJsonSchemas(
+  route: ActiveRunsRoute,
+  target: JsonSchemaTarget,
+): RouteJsonSchemas {
+  const error = toJsonSchema(httpErrorBodySchema, target);
+  const response: Record<number, JsonSchema> = {};
+  if (route.response) response[route.successStatus] = toJsonSchema(route.response, target);
+  for (const status of route.errorStatuses) response[status] = error;
+  return {
+    ...(route.params ? { params: toJsonSchema(route.params, target, 'input') } : {}),
+    querystring: toJsonSchema(route.query, target, 'input'),
+    ...(route.body ? { body: toJsonSchema(route.body, target, 'input') } : {}),
+    response,
+  };
+}
