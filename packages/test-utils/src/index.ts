@@ -1,3 +1,21 @@
+export type {
+  AdapterHarness,
+  AdapterHarnessOptions,
+  ContractRequest,
+  ContractScope,
+  ContractStore,
+  MakeAdapterHarness,
+  SseEvent,
+} from './adapter-contract/index.js';
+export {
+  ContractHttpError,
+  contractDataSchema,
+  contractResolveScope,
+  ROUTES_PREFIX,
+  runAdapterContract,
+  SCOPE_HEADERS,
+  SseClient,
+} from './adapter-contract/index.js';
 export { connect, deletePrefix, keysUnder, uniquePrefix } from './fixtures.js';
 export { freePort } from './ports.js';
 export type { ProvidedRedis, ProvideRedisOptions, RedisSource } from './provide-redis.js';
