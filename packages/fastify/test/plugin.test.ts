@@ -1,0 +1,193 @@
+import { connect, deletePrefix, freePort, uniquePrefix } from '@active-runs/test-utils';
+import fastifySse from '@fastify/sse';
+import fastifySwagger from '@fastify/swagger';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
+import { z } from 'zod';
+import activeRunsDefault, { activeRuns } from '../src/index.js';
+
+const redisUrl = inject('redisUrl');
+const admin: Redis = connect(redisUrl);
+const prefixes: string[] = [];
+const apps: FastifyInstance[] = [];
+const scope = { workspaceId: 'w1', projectId: 'p1' };
+const resolveScope = async () => scope;
+
+function app(): FastifyInstance {
+  const instance = Fastify();
+  apps.push(instance);
+  return instance;
+}
+
+function prefix(): string {
+  const value = uniquePrefix('fastify');
+  prefixes.push(value);
+  return value;
+}
+
+afterEach(async () => {
+  for (const instance of apps.splice(0)) await instance.close();
+  for (const value of prefixes.splice(0)) await deletePrefix(admin, value);
+});
+afterAll(async () => {
+  await admin.quit();
+});
+
+describe('@active-runs/fastify plugin', () => {
+  it('exports the plugin as default and named, wrapped by fastify-plugin', () => {
+    expect(activeRunsDefault).toBe(activeRuns);
+    expect(
+      (activeRuns as unknown as Record<symbol, unknown>)[Symbol.for('fastify.display-name')],
+    ).toBe('@active-runs/fastify');
+  });
+
+  it('decorates the app (not only its own context) with a working store', async () => {
+    const instance = app();
+    await instance.register(activeRuns, { redis: redisUrl, prefix: prefix() });
+    await instance.ready();
+    await instance.activeRuns.enqueue(scope, { id: 'r1' });
+    expect((await instance.activeRuns.counts(scope)).total).toBe(1);
+  });
+
+  it('refuses a second registration with a clear error', async () => {
+    const instance = app();
+    void instance.register(activeRuns, { redis: redisUrl, prefix: prefix() });
+    void instance.register(activeRuns, { redis: redisUrl, prefix: prefix() });
+    await expect(instance.ready()).rejects.toThrow(/already registered/);
+  });
+
+  it('fails ready() with a clear message when Redis is unreachable', async () => {
+    const port = await freePort();
+    const instance = app();
+    void instance.register(activeRuns, {
+      redis: `redis://127.0.0.1:${port}`,
+      commandTimeoutMs: 500,
+    });
+    const started = Date.now();
+    await expect(instance.ready()).rejects.toThrow(/could not reach Redis at start-up/);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('fails ready() on bad options, naming the option', async () => {
+    const instance = app();
+    void instance.register(activeRuns, {
+      redis: redisUrl,
+      routes: { prefix: 'api/', resolveScope },
+    });
+    await expect(instance.ready()).rejects.toThrow(/routes\.prefix/);
+  });
+
+  it('on close quits the Redis client it created from a URL', async () => {
+    const instance = Fastify();
+    await instance.register(activeRuns, { redis: redisUrl, prefix: prefix() });
+    await instance.ready();
+    const client = instance.activeRuns.redis;
+    expect(client.status).toBe('ready');
+    await instance.close();
+    await expect.poll(() => client.status).toBe('end');
+  });
+
+  it('on close leaves a client passed in open, and stops the sweeper it started', async () => {
+    const client = connect(redisUrl);
+    const expired: string[] = [];
+    const instance = Fastify();
+    await instance.register(activeRuns, {
+      redis: client,
+      prefix: prefix(),
+      sweeper: { intervalMs: 20 },
+      onExpired: (run) => {
+        expired.push(run.id);
+      },
+    });
+    await instance.ready();
+    await instance.activeRuns.enqueue(scope, { id: 'stuck', leaseMs: 100 });
+    await expect.poll(() => expired, { timeout: 5_000 }).toEqual(['stuck']);
+    await instance.close();
+    await expect(instance.activeRuns.sweep()).rejects.toThrow(/closed/);
+    expect(client.status).toBe('ready');
+    expect(await client.ping()).toBe('PONG');
+    await client.quit();
+  });
+
+  it('works in an app that registered @fastify/sse itself', async () => {
+    const instance = app();
+    await instance.register(fastifySse, { heartbeatInterval: 60_000 });
+    await instance.register(activeRuns, {
+      redis: redisUrl,
+      prefix: prefix(),
+      routes: { resolveScope, sseHeartbeatMs: 100 },
+    });
+    await instance.listen({ port: 0, host: '127.0.0.1' });
+    const address = instance.server.address() as { port: number };
+    const response = await fetch(`http://127.0.0.1:${address.port}/runs/active/events`, {
+      headers: { accept: 'text/event-stream' },
+    });
+    const reader = response.body!.getReader();
+    let text = '';
+    const decoder = new TextDecoder();
+    for (let read = await reader.read(); !read.done; read = await reader.read()) {
+      text += decoder.decode(read.value);
+      if (/: heartbeat/.test(text)) break;
+    }
+    await reader.cancel();
+    expect(text).toMatch(/^event: gap\ndata: \{"type":"gap"/m);
+  });
+});
+
+describe('OpenAPI through @fastify/swagger', () => {
+  it('documents every route with the schemas converted from zod, data typed by dataSchema', async () => {
+    const instance = app();
+    await instance.register(fastifySwagger, { openapi: { info: { title: 't', version: '1' } } });
+    await instance.register(activeRuns, {
+      redis: redisUrl,
+      prefix: prefix(),
+      dataSchema: z.object({ model: z.string(), tokens: z.number().int() }),
+      routes: { prefix: '/api', resolveScope, writes: true },
+    });
+    await instance.ready();
+    const document = instance.swagger() as unknown as {
+      // biome-ignore lint/suspicious/noExplicitAny: the test reads into the document freely
+      paths: Record<string, Record<string, Record<string, any>>>;
+    };
+    const paths = document.paths;
+    expect(Object.keys(paths).sort()).toEqual([
+      '/api/runs/active',
+      '/api/runs/active/counts',
+      '/api/runs/active/events',
+      '/api/runs/active/{runId}',
+      '/api/runs/active/{runId}/heartbeat',
+      '/api/runs/active/{runId}/start',
+    ]);
+    expect(Object.keys(paths['/api/runs/active/{runId}']!).sort()).toEqual([
+      'delete',
+      'get',
+      'patch',
+    ]);
+    expect(Object.keys(paths['/api/runs/active']!).sort()).toEqual(['get', 'post']);
+
+    const list = paths['/api/runs/active']!.get!;
+    expect(
+      list.parameters.map((p: { name: string; in: string }) => `${p.in}:${p.name}`).sort(),
+    ).toEqual([
+      'query:cursor',
+      'query:limit',
+      'query:page',
+      'query:pageSize',
+      'query:source',
+      'query:status',
+    ]);
+    const page = list.responses['200'].content['application/json'].schema;
+    expect(page.properties.items.items.properties.data).toMatchObject({
+      type: 'object',
+      nullable: true,
+      properties: { model: { type: 'string' }, tokens: { type: 'integer' } },
+    });
+    expect(list.responses['400'].content['application/json'].schema.properties.error).toBeDefined();
+
+    const enqueue = paths['/api/runs/active']!.post!;
+    expect(enqueue.requestBody.content['application/json'].schema.required).toEqual(['id']);
+    expect(Object.keys(enqueue.responses)).toContain('201');
+    expect(paths['/api/runs/active/events']!.get!.tags).toEqual(['active-runs']);
+  });
+});
