@@ -28,8 +28,8 @@ async function activeRunsPlugin(app: FastifyInstance, options: ActiveRunsFastify
   app.decorate('activeRuns', store);
 
   const streams = new SseStreamRegistry();
-  // preClose runs before the server waits for open connections: end the streams first
-  app.addHook('preClose', async () => streams.endAll());
+  // preClose runs before the server closes its connections: end the streams first
+  app.addHook('preClose', () => streams.endAll());
   // stops the sweeper; quits the Redis client only if the store created it from a URL
   app.addHook('onClose', async () => store.close());
   if (sweeperIntervalMs !== undefined) store.startSweeper({ intervalMs: sweeperIntervalMs });

@@ -62,24 +62,22 @@ export async function routesPlugin(app: FastifyInstance, options: RoutesPluginOp
   const events =
     (route: ActiveRunsRoute) => async (request: FastifyRequest, reply: FastifyReply) => {
       const lease = streams.track();
-      reply.sse.onClose(lease.release);
+      // once the response is closed (the client left, or the stream ended): closing the app
+      // waits for this, so the connection is idle when the server closes
+      reply.raw.once('close', lease.release);
+      const opened = await http.openEventStream(route, request, lease.signal);
+      if (!('stream' in opened)) return reply.code(opened.status).send(opened.body);
+      reply.sse.sendHeaders();
+      // Hand-framed: @fastify/sse has one heartbeat interval per registration (the app's own,
+      // if it registered the plugin) and no way to send a comment line, while this route's
+      // interval is `routes.sseHeartbeatMs`.
+      const heartbeat = setInterval(() => {
+        if (reply.sse.isConnected) reply.raw.write(': heartbeat\n\n');
+      }, routes.sseHeartbeatMs);
       try {
-        const opened = await http.openEventStream(route, request, lease.signal);
-        if (!('stream' in opened)) return reply.code(opened.status).send(opened.body);
-        reply.sse.sendHeaders();
-        // Hand-framed: @fastify/sse has one heartbeat interval per registration (the app's own,
-        // if it registered the plugin) and no way to send a comment line, while this route's
-        // interval is `routes.sseHeartbeatMs`.
-        const heartbeat = setInterval(() => {
-          if (reply.sse.isConnected) reply.raw.write(': heartbeat\n\n');
-        }, routes.sseHeartbeatMs);
-        try {
-          await reply.sse.send(opened.stream);
-        } finally {
-          clearInterval(heartbeat);
-        }
+        await reply.sse.send(opened.stream);
       } finally {
-        lease.release();
+        clearInterval(heartbeat);
       }
     };
 
@@ -91,7 +89,7 @@ export async function routesPlugin(app: FastifyInstance, options: RoutesPluginOp
         ...routeJsonSchemas(route, 'draft-7'),
         summary: route.summary,
         tags: ['active-runs'],
-        ...(route.stream ? { produces: ['text/event-stream'] } : {}),
+        operationId: `activeRuns_${route.name}`,
       },
       // The core checks every input with its zod schemas (after resolveScope, so a caller
       // without access learns nothing about the input); the JSON Schemas above document the

@@ -135,6 +135,37 @@ describe('@active-runs/fastify plugin', () => {
   });
 });
 
+describe('bodies Fastify refuses before a route runs', () => {
+  it('get the API error body: not JSON 400, too large 413, another media type 415', async () => {
+    const instance = Fastify({ bodyLimit: 1_000 });
+    apps.push(instance);
+    await instance.register(activeRuns, {
+      redis: redisUrl,
+      prefix: prefix(),
+      routes: { resolveScope, writes: true },
+    });
+    const post = (payload: string, contentType = 'application/json') =>
+      instance.inject({
+        method: 'POST',
+        url: '/runs/active',
+        headers: { 'content-type': contentType },
+        payload,
+      });
+    const notJson = await post('{"id": "r1",');
+    expect(notJson.statusCode).toBe(400);
+    expect(notJson.json()).toEqual({
+      error: { code: 'INVALID_ARGUMENT', message: expect.any(String), field: 'body' },
+    });
+    const tooLarge = await post(JSON.stringify({ id: 'r1', caption: 'x'.repeat(2_000) }));
+    expect(tooLarge.statusCode).toBe(413);
+    expect(tooLarge.json().error).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', field: 'body' });
+    const xml = await post('<run id="r1"/>', 'application/xml');
+    expect(xml.statusCode).toBe(415);
+    expect(xml.json().error).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'body' });
+    expect((await instance.activeRuns.counts(scope)).total).toBe(0);
+  });
+});
+
 describe('OpenAPI through @fastify/swagger', () => {
   it('documents every route with the schemas converted from zod, data typed by dataSchema', async () => {
     const instance = app();
@@ -188,6 +219,10 @@ describe('OpenAPI through @fastify/swagger', () => {
     const enqueue = paths['/api/runs/active']!.post!;
     expect(enqueue.requestBody.content['application/json'].schema.required).toEqual(['id']);
     expect(Object.keys(enqueue.responses)).toContain('201');
-    expect(paths['/api/runs/active/events']!.get!.tags).toEqual(['active-runs']);
+    const events = paths['/api/runs/active/events']!.get!;
+    expect(events.tags).toEqual(['active-runs']);
+    expect(events.operationId).toBe('activeRuns_events');
+    expect(Object.keys(events.responses['200'].content)).toEqual(['text/event-stream']);
+    expect(Object.keys(events.responses['400'].content)).toEqual(['application/json']);
   });
 });

@@ -4,6 +4,7 @@
  * both adapters put it in the app's OpenAPI document.
  * @module
  */
+import { STATUS_CODES } from 'node:http';
 import { z } from 'zod';
 import type { ActiveRunsRoute } from './routes.js';
 import { httpErrorBodySchema } from './schemas.js';
@@ -36,7 +37,10 @@ export interface RouteJsonSchemas {
   params?: JsonSchema;
   querystring: JsonSchema;
   body?: JsonSchema;
-  /** By status: the success body, then each error status with the error body. */
+  /**
+   * By status: the success body (for the event stream, its `content` by media type), then each
+   * error status with the error body; each has a `description`.
+   */
   response: Record<number, JsonSchema>;
 }
 
@@ -47,8 +51,24 @@ export function routeJsonSchemas(
 ): RouteJsonSchemas {
   const error = toJsonSchema(httpErrorBodySchema, target);
   const response: Record<number, JsonSchema> = {};
-  if (route.response) response[route.successStatus] = toJsonSchema(route.response, target);
-  for (const status of route.errorStatuses) response[status] = error;
+  if (route.response) {
+    response[route.successStatus] = {
+      description: STATUS_CODES[route.successStatus],
+      ...toJsonSchema(route.response, target),
+    };
+  } else if (route.stream) {
+    response[route.successStatus] = {
+      description:
+        'Server-Sent Events: `event:` the change type or `gap`, `id:` the scope seq, `data:` the event as JSON',
+      content: { 'text/event-stream': { schema: { type: 'string' } } },
+    };
+  }
+  for (const status of route.errorStatuses) {
+    response[status] = {
+      description: `${STATUS_CODES[status]}: { error: { code, message, field? } }`,
+      ...error,
+    };
+  }
   return {
     ...(route.params ? { params: toJsonSchema(route.params, target, 'input') } : {}),
     querystring: toJsonSchema(route.query, target, 'input'),

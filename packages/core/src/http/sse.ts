@@ -60,11 +60,17 @@ export async function* sseMessages(
 
 /** One open stream of {@link SseStreamRegistry}. */
 export interface SseStreamLease {
-  /** Aborted when the client leaves or the app closes: pass it to `store.events`. */
+  /**
+   * Aborted when the client leaves (`clientGone`), when the app closes, or on `release`: pass
+   * it to the store's events, so the stream ends and its subscription is released.
+   */
   readonly signal: AbortSignal;
-  /** Forget the stream (it ended); aborts its signal. */
+  /** The stream's response is closed: forget it. Call it from the response's `close` event. */
   release(): void;
 }
+
+/** How long closing waits for open streams' responses to close. */
+const END_ALL_WAIT_MS = 1_000;
 
 /**
  * The open SSE streams of one adapter instance, so closing the app ends them at once instead
@@ -73,8 +79,9 @@ export interface SseStreamLease {
 export class SseStreamRegistry {
   private readonly open = new Set<AbortController>();
   private ended = false;
+  private drained: (() => void) | undefined;
 
-  /** Streams currently open. */
+  /** Streams whose response is not closed yet. */
   get size(): number {
     return this.open.size;
   }
@@ -85,25 +92,37 @@ export class SseStreamRegistry {
    */
   track(clientGone?: AbortSignal): SseStreamLease {
     const controller = new AbortController();
-    const onGone = () => release();
+    const stop = () => controller.abort();
     const release = () => {
-      clientGone?.removeEventListener('abort', onGone);
-      this.open.delete(controller);
+      clientGone?.removeEventListener('abort', stop);
       controller.abort();
+      if (this.open.delete(controller) && this.open.size === 0) this.drained?.();
     };
     if (this.ended || clientGone?.aborted) {
       controller.abort();
       return { signal: controller.signal, release };
     }
-    clientGone?.addEventListener('abort', onGone, { once: true });
+    clientGone?.addEventListener('abort', stop, { once: true });
     this.open.add(controller);
     return { signal: controller.signal, release };
   }
 
-  /** Ends every open stream, and every stream opened from now on. */
-  endAll(): void {
+  /**
+   * Ends every open stream (and every stream opened from now on), then resolves once their
+   * responses closed, or after a second: an HTTP server closes the keep-alive connections that
+   * are idle when it closes, so the responses must be done by then.
+   */
+  endAll(): Promise<void> {
     this.ended = true;
-    for (const controller of [...this.open]) controller.abort();
-    this.open.clear();
+    for (const controller of this.open) controller.abort();
+    if (this.open.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, END_ALL_WAIT_MS);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.drained = done;
+    });
   }
 }
