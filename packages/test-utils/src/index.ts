@@ -36,4 +36,6 @@ export {
 } from './redis-cluster.js';
 export type { RedisServerHandle, StartRedisServerOptions } from './redis-server.js';
 export { findRedisServer, startRedisServer } from './redis-server.js';
+export type { SseViewersReport } from './sse-viewers.js';
+export { measureSseViewers, runSseViewersChild } from './sse-viewers.js';
 export { redisGlobalSetup } from './vitest-setup.js';
