@@ -28,7 +28,8 @@ export type {
   Unsubscribe,
 } from './events.js';
 export { decodeRunEvent, RunEventHub } from './events.js';
-export { waitForRedis } from './http/connect.js';
+export type { AdapterStore } from './http/adapter-store.js';
+export { startAdapterStore, waitForRedis } from './http/adapter-store.js';
 export type { ActiveRunsHttpResult } from './http/errors.js';
 export { httpErrorBody, httpErrorResult } from './http/errors.js';
 export type {
@@ -46,9 +47,8 @@ export type {
   ActiveRunsRoutesOptions,
   AdapterSweeperOptions,
   ResolvedRoutesOptions,
-  SplitAdapterOptions,
 } from './http/options.js';
-export { parseRoutesOptions, splitAdapterOptions } from './http/options.js';
+export { parseRoutesOptions } from './http/options.js';
 export type {
   ActiveRunsHttpMethod,
   ActiveRunsRoute,

@@ -3,19 +3,9 @@
 // event reaching all of them, and the app's memory per viewer. The viewers run in a child
 // process; Redis is a throwaway redis-server, so CLIENT LIST shows only this app.
 //   pnpm --filter @active-runs/fastify run measure:sse [viewers]   (after the build)
-import {
-  connect,
-  measureSseViewers,
-  runSseViewersChild,
-  startRedisServer,
-} from '@active-runs/test-utils';
+import { connect, measureSseViewers, startRedisServer } from '@active-runs/test-utils';
 import Fastify from 'fastify';
 import { activeRuns } from '../dist/index.js';
-
-if (process.argv.includes('--viewers-child')) {
-  await runSseViewersChild();
-  process.exit(0);
-}
 
 const count = Number(process.argv[2] ?? 1_000);
 const scope = { workspaceId: 'w1', projectId: 'p1' };
@@ -37,7 +27,6 @@ try {
     channelPattern: 'measure:*',
     event: 'queued',
     write: () => app.activeRuns.enqueue(scope, { id: 'r1' }),
-    childScript: import.meta.filename,
   });
   console.log(
     `@active-runs/fastify, node ${process.version}, ${report.viewers} viewers:\n${JSON.stringify(report, null, 2)}`,

@@ -1,10 +1,4 @@
-import {
-  ActiveRunsError,
-  createActiveRunStore,
-  SseStreamRegistry,
-  splitAdapterOptions,
-  waitForRedis,
-} from '@active-runs/core';
+import { ActiveRunsError, SseStreamRegistry, startAdapterStore } from '@active-runs/core';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { routesPlugin } from './routes.js';
@@ -17,14 +11,8 @@ async function activeRunsPlugin(app: FastifyInstance, options: ActiveRunsFastify
       '@active-runs/fastify is already registered on this Fastify instance (app.activeRuns exists). Register it once, or in separate encapsulated contexts.',
     );
   }
-  const { store: storeOptions, sweeperIntervalMs, routes } = splitAdapterOptions(options);
-  const store = createActiveRunStore(storeOptions);
-  try {
-    await waitForRedis(store);
-  } catch (error) {
-    await store.close();
-    throw error;
-  }
+  // checks the options, waits for Redis, starts the sweeper if asked
+  const { store, routes } = await startAdapterStore(options);
   app.decorate('activeRuns', store);
 
   const streams = new SseStreamRegistry();
@@ -32,7 +20,6 @@ async function activeRunsPlugin(app: FastifyInstance, options: ActiveRunsFastify
   app.addHook('preClose', () => streams.endAll());
   // stops the sweeper; quits the Redis client only if the store created it from a URL
   app.addHook('onClose', async () => store.close());
-  if (sweeperIntervalMs !== undefined) store.startSweeper({ intervalMs: sweeperIntervalMs });
 
   if (routes) {
     await app.register(routesPlugin, {

@@ -1,10 +1,16 @@
-import { connect, deletePrefix, freePort, uniquePrefix } from '@active-runs/test-utils';
+import {
+  connect,
+  contractDataSchema,
+  deletePrefix,
+  expectActiveRunsOpenApi,
+  freePort,
+  uniquePrefix,
+} from '@active-runs/test-utils';
 import fastifySse from '@fastify/sse';
 import fastifySwagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
-import { z } from 'zod';
 import activeRunsDefault, { activeRuns } from '../src/index.js';
 
 const redisUrl = inject('redisUrl');
@@ -173,56 +179,10 @@ describe('OpenAPI through @fastify/swagger', () => {
     await instance.register(activeRuns, {
       redis: redisUrl,
       prefix: prefix(),
-      dataSchema: z.object({ model: z.string(), tokens: z.number().int() }),
+      dataSchema: contractDataSchema,
       routes: { prefix: '/api', resolveScope, writes: true },
     });
     await instance.ready();
-    const document = instance.swagger() as unknown as {
-      // biome-ignore lint/suspicious/noExplicitAny: the test reads into the document freely
-      paths: Record<string, Record<string, Record<string, any>>>;
-    };
-    const paths = document.paths;
-    expect(Object.keys(paths).sort()).toEqual([
-      '/api/runs/active',
-      '/api/runs/active/counts',
-      '/api/runs/active/events',
-      '/api/runs/active/{runId}',
-      '/api/runs/active/{runId}/heartbeat',
-      '/api/runs/active/{runId}/start',
-    ]);
-    expect(Object.keys(paths['/api/runs/active/{runId}']!).sort()).toEqual([
-      'delete',
-      'get',
-      'patch',
-    ]);
-    expect(Object.keys(paths['/api/runs/active']!).sort()).toEqual(['get', 'post']);
-
-    const list = paths['/api/runs/active']!.get!;
-    expect(
-      list.parameters.map((p: { name: string; in: string }) => `${p.in}:${p.name}`).sort(),
-    ).toEqual([
-      'query:cursor',
-      'query:limit',
-      'query:page',
-      'query:pageSize',
-      'query:source',
-      'query:status',
-    ]);
-    const page = list.responses['200'].content['application/json'].schema;
-    expect(page.properties.items.items.properties.data).toMatchObject({
-      type: 'object',
-      nullable: true,
-      properties: { model: { type: 'string' }, tokens: { type: 'integer' } },
-    });
-    expect(list.responses['400'].content['application/json'].schema.properties.error).toBeDefined();
-
-    const enqueue = paths['/api/runs/active']!.post!;
-    expect(enqueue.requestBody.content['application/json'].schema.required).toEqual(['id']);
-    expect(Object.keys(enqueue.responses)).toContain('201');
-    const events = paths['/api/runs/active/events']!.get!;
-    expect(events.tags).toEqual(['active-runs']);
-    expect(events.operationId).toBe('activeRuns_events');
-    expect(Object.keys(events.responses['200'].content)).toEqual(['text/event-stream']);
-    expect(Object.keys(events.responses['400'].content)).toEqual(['application/json']);
+    expectActiveRunsOpenApi(instance.swagger(), '/api');
   });
 });

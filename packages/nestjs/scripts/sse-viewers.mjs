@@ -4,21 +4,11 @@
 // app's memory per viewer. The viewers run in a child process; Redis is a throwaway
 // redis-server, so CLIENT LIST shows only this app.
 //   pnpm --filter @active-runs/nestjs run measure:sse [viewers]   (after the build)
-import {
-  connect,
-  measureSseViewers,
-  runSseViewersChild,
-  startRedisServer,
-} from '@active-runs/test-utils';
+import { connect, measureSseViewers, startRedisServer } from '@active-runs/test-utils';
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { ACTIVE_RUN_STORE, ActiveRunsModule } from '../dist/index.js';
-
-if (process.argv.includes('--viewers-child')) {
-  await runSseViewersChild();
-  process.exit(0);
-}
 
 const count = Number(process.argv[2] ?? 1_000);
 const scope = { workspaceId: 'w1', projectId: 'p1' };
@@ -47,7 +37,6 @@ for (const [platform, adapter] of [
       channelPattern: 'measure:*',
       event: 'queued',
       write: () => app.get(ACTIVE_RUN_STORE).enqueue(scope, { id: 'r1' }),
-      childScript: import.meta.filename,
     });
     console.log(
       `@active-runs/nestjs on platform-${platform}, node ${process.version}, ${report.viewers} viewers:\n${JSON.stringify(report, null, 2)}`,

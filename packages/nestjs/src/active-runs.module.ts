@@ -1,10 +1,5 @@
 import type { ActiveRunStore } from '@active-runs/core';
-import {
-  createActiveRunStore,
-  SseStreamRegistry,
-  splitAdapterOptions,
-  waitForRedis,
-} from '@active-runs/core';
+import { SseStreamRegistry, startAdapterStore } from '@active-runs/core';
 import {
   type BeforeApplicationShutdown,
   type DynamicModule,
@@ -23,16 +18,7 @@ import { ConfigurableModuleClass } from './active-runs.module-definition.js';
 
 /** Creates the store, waits for Redis (a clear start-up error otherwise), starts the sweeper. */
 async function createStore(options: ActiveRunsModuleOptions): Promise<ActiveRunStore<unknown>> {
-  const { store: storeOptions, sweeperIntervalMs } = splitAdapterOptions(options);
-  const store = createActiveRunStore(storeOptions);
-  try {
-    await waitForRedis(store);
-  } catch (error) {
-    await store.close();
-    throw error;
-  }
-  if (sweeperIntervalMs !== undefined) store.startSweeper({ intervalMs: sweeperIntervalMs });
-  return store;
+  return (await startAdapterStore(options)).store;
 }
 
 /** Ends open event streams before the HTTP server closes, then closes the store. */

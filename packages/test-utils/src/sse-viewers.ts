@@ -1,5 +1,6 @@
 import { fork } from 'node:child_process';
 import { Agent, type ClientRequest, get } from 'node:http';
+import { fileURLToPath } from 'node:url';
 import { createParser } from 'eventsource-parser';
 import type { Redis } from 'ioredis';
 
@@ -28,7 +29,8 @@ type ChildMessage =
 const now = () => performance.timeOrigin + performance.now();
 
 /**
- * The viewers' side, run in a child process (so the app's memory is its own): opens `count`
+ * The viewers' side, run in a child process (sse-viewers-child.ts, so the app's memory is its
+ * own): opens `count`
  * event streams of `url`, reports when each has its first event, then the arrival time of the
  * first event named `event`, and leaves when told.
  */
@@ -92,9 +94,7 @@ async function settle(): Promise<void> {
 }
 
 /**
- * Opens `count` SSE viewers of one scope against a running app, in a child process running
- * `childScript` (which must call {@link runSseViewersChild} when given `--viewers-child`),
- * triggers one change with `write`, and measures Redis connections, subscribers, delivery
+ * Opens `count` SSE viewers of one scope against a running app, in a child process, triggers one change with `write`, and measures Redis connections, subscribers, delivery
  * times and the app's memory. `redis` must be a client of a Redis only the app and it use.
  */
 export async function measureSseViewers(options: {
@@ -107,7 +107,6 @@ export async function measureSseViewers(options: {
   /** The SSE event the write produces. */
   event: string;
   write: () => Promise<unknown>;
-  childScript: string;
 }): Promise<SseViewersReport> {
   const { redis } = options;
   const connections = async () =>
@@ -122,8 +121,7 @@ export async function measureSseViewers(options: {
   await settle();
   const idle = await connections();
   const before = process.memoryUsage();
-  const child = fork(options.childScript, [
-    '--viewers-child',
+  const child = fork(fileURLToPath(new URL('./sse-viewers-child.js', import.meta.url)), [
     options.url,
     String(options.count),
     options.event,
