@@ -17,8 +17,8 @@ export interface SseViewersReport {
   deliveryMs: { p50: number; p99: number; max: number };
   /** Viewers that received the event. */
   delivered: number;
-  /** The app process's heap and RSS growth with the viewers open, per viewer (bytes). */
-  serverBytesPerViewer: { heap: number; rss: number };
+  /** The app process's heap growth with the viewers open, per viewer (bytes, after a GC with --expose-gc). */
+  serverHeapBytesPerViewer: number;
 }
 
 type ChildMessage =
@@ -171,9 +171,6 @@ export async function measureSseViewers(options: {
       max: Math.round((delays.at(-1) ?? Number.NaN) * 10) / 10,
     },
     delivered: delays.length,
-    serverBytesPerViewer: {
-      heap: Math.round((during.heapUsed - before.heapUsed) / options.count),
-      rss: Math.round((during.rss - before.rss) / options.count),
-    },
+    serverHeapBytesPerViewer: Math.round((during.heapUsed - before.heapUsed) / options.count),
   };
 }
