@@ -10,6 +10,7 @@ runAdapterContract('fastify', async (options) => {
     await app.register(activeRuns, {
       redis: options.redisUrl,
       prefix: options.prefix,
+      commandTimeoutMs: options.commandTimeoutMs,
       dataSchema: options.dataSchema,
       // a ContractHttpError carries its statusCode, which Fastify answers with as is
       routes: options.routes as never,

@@ -30,6 +30,7 @@ for (const platform of ['express', 'fastify'] as const) {
     const module = ActiveRunsModule.forRoot({
       redis: options.redisUrl,
       prefix: options.prefix,
+      commandTimeoutMs: options.commandTimeoutMs,
       dataSchema: options.dataSchema,
       routes: { ...options.routes, resolveScope: nestResolveScope(options.routes.resolveScope)! },
     });

@@ -106,6 +106,7 @@ export function createContractContext(
       return {
         redisUrl: state.redisUrl(),
         prefix,
+        commandTimeoutMs: 2_000,
         dataSchema: contractDataSchema,
         routes: {
           prefix: ROUTES_PREFIX,

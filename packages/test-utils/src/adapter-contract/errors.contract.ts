@@ -1,4 +1,5 @@
 import { expect, it } from 'vitest';
+import { startRedisServer } from '../redis-server.js';
 import type { ContractContext } from './context.js';
 import { runBody } from './context.js';
 import { FORBIDDEN_WORKSPACE } from './harness.js';
@@ -175,6 +176,39 @@ export function errorContract(ctx: ContractContext): void {
       ['DELETE', '/runs/active/nope'],
     ] as [string, string, unknown?][]) {
       expectApiError(await api.request(method, path, body), 404, 'NOT_FOUND');
+    }
+  });
+
+  it('an invalid scope from resolveScope is the app’s bug: a 500 that says so', async () => {
+    const answer = await ctx.as({ workspaceId: 'a{b', projectId: 'p1' }).get('/runs/active');
+    expectApiError(answer, 500, 'INTERNAL');
+    expect(answer.body.error.message).toMatch(/resolveScope returned an invalid scope/);
+  });
+
+  it('Redis going away is a 503 (or a 504), with the API error body, on reads, writes and the stream', async () => {
+    const server = await startRedisServer();
+    try {
+      const app = await ctx.start({
+        ...ctx.options(),
+        redisUrl: server.url,
+        commandTimeoutMs: 500,
+      });
+      const api = ctx.as(ctx.scope(), app);
+      expect((await api.post('/runs/active', runBody('r1'))).status).toBe(201);
+      await server.stop();
+      for (const answer of [
+        await api.get('/runs/active'),
+        await api.post('/runs/active', runBody('r2')),
+        await api.get('/runs/active/events'),
+      ]) {
+        expect([503, 504]).toContain(answer.status);
+        expect(answer.body.error.code).toBe(
+          answer.status === 503 ? 'REDIS_UNAVAILABLE' : 'TIMEOUT',
+        );
+        expectApiError(answer, answer.status, answer.body.error.code);
+      }
+    } finally {
+      await server.stop();
     }
   });
 

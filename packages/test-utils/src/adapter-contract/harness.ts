@@ -49,6 +49,8 @@ export interface AdapterHarnessOptions {
   redisUrl: string;
   /** The store's key prefix (unique per harness; the suite deletes its keys). */
   prefix: string;
+  /** The store's `commandTimeoutMs` (short, so the Redis-down test answers quickly). */
+  commandTimeoutMs: number;
   dataSchema: z.ZodType;
   routes: {
     prefix: string;
