@@ -27,6 +27,7 @@ export interface RedisLike {
     definition: { numberOfKeys?: number; lua: string; readOnly?: boolean },
   ): void;
   quit(): Promise<unknown>;
+  disconnect(): void;
   isCluster: boolean;
   options: object;
   status: string;

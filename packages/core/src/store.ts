@@ -249,6 +249,9 @@ export interface ActiveRunStore<TData = unknown> {
 }
 
 type Reply = (string | number)[];
+
+/** How long `close()` waits for Redis to answer QUIT before it drops the connection. */
+const CLOSE_QUIT_TIMEOUT_MS = 1_000;
 type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
 
 class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
@@ -626,11 +629,20 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
     await this.stopSweeper();
     await this.hub?.close();
     if (this.ownsClient && this.redis.status !== 'end') {
-      try {
-        await this.redis.quit();
-      } catch {
-        // already disconnected: nothing left to close
+      // QUIT only a connected client, and for a bounded time: to a client that is down, ioredis
+      // would queue it until commandTimeout and keep reconnecting after. disconnect() then ends
+      // the socket and any reconnect loop, so the process can exit whatever Redis does.
+      if (this.redis.status === 'ready') {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          this.redis.quit().catch(() => {}),
+          new Promise((resolve) => {
+            timer = setTimeout(resolve, CLOSE_QUIT_TIMEOUT_MS);
+          }),
+        ]);
+        clearTimeout(timer);
       }
+      this.redis.disconnect();
     }
   }
 

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import type { RedisServerHandle } from '@active-runs/test-utils';
 import { connect, keysUnder, startRedisServer, uniquePrefix } from '@active-runs/test-utils';
@@ -9,7 +10,7 @@ import { createActiveRunStore, scopeKeys } from '../src/index.js';
 import { parseScope } from '../src/keys.js';
 import { SCRIPTS } from '../src/scripts/index.js';
 import { expectFailure } from './expect-failure.js';
-import { useStoreHarness } from './harness.js';
+import { sleep, useStoreHarness } from './harness.js';
 
 const h = useStoreHarness();
 const scope = { workspaceId: 'w1', projectId: 'p1' };
@@ -26,6 +27,26 @@ async function ended(client: Redis): Promise<string> {
     new Promise<string>((resolve) => setTimeout(() => resolve(`still ${client.status}`), 10_000)),
   ]);
 }
+
+/**
+ * A process that creates a store from a URL (argv: url, prefix), enqueues, then waits for a line on
+ * stdin (the server is stopped meanwhile); then, with a call still waiting for Redis, it closes
+ * the store and leaves: no process.exit().
+ */
+const CLOSE_WHILE_DOWN = `
+import { createActiveRunStore } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)};
+const [url, prefix] = process.argv.slice(1);
+const store = createActiveRunStore({ redis: url, prefix, commandTimeoutMs: 1000 });
+store.redis.on('error', () => {});
+await store.enqueue({ workspaceId: 'w', projectId: 'p' }, { id: 'a' });
+console.log('enqueued');
+process.stdin.once('data', async () => {
+  process.stdin.pause();
+  store.get({ workspaceId: 'w', projectId: 'p' }, 'a').catch(() => {});
+  await store.close();
+  console.log('closed');
+});
+`;
 
 const asRedisLike = (client: Redis | Cluster) => client as unknown as RedisLike;
 const sha1 = (text: string) => createHash('sha1').update(text).digest('hex');
@@ -144,6 +165,33 @@ describe.skipIf(h.topology === 'cluster')('on a throwaway redis-server', () => {
       await store.counts(scope);
       await client.quit();
       await expect(store.close()).resolves.toBeUndefined();
+    });
+
+    it('close() of a store that created its client lets the process exit while Redis is down', async () => {
+      const own = await startRedisServer();
+      // a separate process using the built package: it must exit by itself after close()
+      const child = spawn(
+        process.execPath,
+        ['--input-type=module', '-e', CLOSE_WHILE_DOWN, own.url, uniquePrefix('down')],
+        { stdio: ['pipe', 'pipe', 'inherit'] },
+      );
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      let output = '';
+      child.stdout.on('data', (chunk) => {
+        output += String(chunk);
+      });
+      try {
+        for (let i = 0; i < 500 && !output.includes('enqueued'); i++) await sleep(10);
+        expect(output).toContain('enqueued');
+        await own.stop();
+        child.stdin.end('go\n');
+        const code = await Promise.race([exited, sleep(8_000).then(() => 'still running')]);
+        expect(code, output).toBe(0);
+        expect(output).toContain('closed');
+      } finally {
+        child.kill('SIGKILL');
+        await own.stop();
+      }
     });
 
     it('startSweeper after close() fails with a clear error instead of starting a timer', async () => {
