@@ -123,7 +123,7 @@ export function fromRedisError(
     );
   }
   if (
-    /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|Connection is closed|Stream isn't writeable|enableOfflineQueue|Reached the max retries|CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|READONLY|^MOVED |^ASK |Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes/i.test(
+    /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|Connection is closed|Stream isn't writeable|enableOfflineQueue|Reached the max retries|CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|READONLY|^BUSY |^MOVED |^ASK |Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes/i.test(
       message,
     )
   ) {

@@ -79,8 +79,10 @@ export interface ScopeKeys {
   readonly registry: string;
   /** Pub/sub channel of the scope's change events. */
   readonly events: string;
-  /** HASH of expired runs claimed by a sweeper and not yet acknowledged (the report outbox). */
+  /** HASH of expired-run reports not yet acknowledged by the hook (the sweeper's outbox). */
   readonly expired: string;
+  /** ZSET of the outbox's reports by when they are due (again): new ones at once, retries later. */
+  readonly expiredDue: string;
 }
 
 /** Validated `{ workspaceId, projectId }` as strings. */
@@ -148,6 +150,7 @@ export function scopeKeys(prefix: string, scope: ParsedScope): ScopeKeys {
     registry: registryKey(prefix, calculateSlot(base)),
     events: `${base}:events`,
     expired: `${base}:expired`,
+    expiredDue: `${base}:expired-due`,
   };
 }
 

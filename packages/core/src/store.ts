@@ -25,7 +25,7 @@ import {
 import type { ScriptDefinition } from './scripts/index.js';
 import { SCRIPTS } from './scripts/index.js';
 import type { ExpiredHook, SweeperOptions, SweepResult } from './sweeper.js';
-import { sweepOnce } from './sweeper.js';
+import { outboxTtlMs, sweepOnce } from './sweeper.js';
 
 /** Options of {@link createActiveRunStore}. */
 export interface ActiveRunStoreOptions<TData = unknown> {
@@ -88,8 +88,9 @@ export interface ActiveRunStoreOptions<TData = unknown> {
    */
   durableWrites?: { replicas: number; timeoutMs?: number };
   /**
-   * Called once per run the sweeper expires (its lease lapsed), so the app can mark it failed.
-   * A hook that throws is retried after `sweeper.reclaimMs`.
+   * Called once per run the sweeper expires (its lease lapsed), so the app can mark it failed,
+   * with the delivery's attempt number, a redelivery flag and a claim token to deduplicate by.
+   * A hook that throws is retried after `sweeper.reclaimMs`, up to `sweeper.maxAttempts` times.
    */
   onExpired?: ExpiredHook<TData>;
   /** Sweeper settings (lock, batch size, re-delivery); see `sweep` and `startSweeper`. */
@@ -270,6 +271,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
   private readonly warnScopeSize: number;
   private readonly onExpired: ExpiredHook<TData> | undefined;
   private readonly sweeperOptions: Required<SweeperOptions>;
+  private readonly outboxTtlMs: number;
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweepInFlight: Promise<unknown> | undefined;
   private sweeperRunning = false;
@@ -316,7 +318,9 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
       lockMs: parsed.sweeper?.lockMs ?? 30_000,
       batchSize: parsed.sweeper?.batchSize ?? 200,
       reclaimMs: parsed.sweeper?.reclaimMs ?? 60_000,
+      maxAttempts: parsed.sweeper?.maxAttempts ?? 10,
     };
+    this.outboxTtlMs = outboxTtlMs(this.sweeperOptions);
     this.publishMode = parsed.publishEvents ? (this.redis.isCluster ? '2' : '1') : '0';
     for (const def of Object.values(SCRIPTS)) {
       if (typeof (this.redis as unknown as Record<string, unknown>)[def.command] !== 'function') {
@@ -333,14 +337,21 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
     const keys = this.keys(scope);
     const parsed = parseInput(enqueueInputSchema, input, 'input');
     const id = parseRunId(parsed.id);
-    const reply = (await this.call(SCRIPTS.enqueue, 'enqueue', true, writeKeys(keys), [
-      ...this.leaseArgs(keys, id, parsed.leaseMs),
-      parsed.queuedAt ?? '',
-      parsed.source ?? '',
-      this.captionJson(parsed.caption),
-      this.dataJson(parsed.data),
-      MAX_SOURCES_PER_SCOPE,
-    ])) as Reply;
+    const reply = (await this.call(
+      SCRIPTS.enqueue,
+      'enqueue',
+      true,
+      [...writeKeys(keys), keys.expired, keys.expiredDue],
+      [
+        ...this.leaseArgs(keys, id, parsed.leaseMs),
+        parsed.queuedAt ?? '',
+        parsed.source ?? '',
+        this.captionJson(parsed.caption),
+        this.dataJson(parsed.data),
+        MAX_SOURCES_PER_SCOPE,
+        this.outboxTtlMs,
+      ],
+    )) as Reply;
     if (Number(reply[2]) === 1 && Number(reply[3]) === this.warnScopeSize + 1) {
       this.logger.warn?.(
         { scope: parseScope(scope), runs: Number(reply[3]), threshold: this.warnScopeSize },
@@ -402,7 +413,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
       SCRIPTS.get,
       'get',
       false,
-      [keys.runs],
+      [keys.runs, keys.meta],
       [runId],
     )) as Reply | null;
     return reply ? decodeRun<TData>(runId, String(reply[0])) : null;
@@ -520,6 +531,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
         publishMode: this.publishMode,
         onExpired: this.onExpired,
         logger: this.logger,
+        outboxTtlMs: this.outboxTtlMs,
       },
       this.sweeperOptions,
     );
@@ -574,7 +586,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
       SCRIPTS.counts,
       detail ? 'stats' : 'counts',
       false,
-      [keys.lease, keys.meta, keys.index, keys.runs],
+      [keys.lease, keys.meta, keys.index],
       [keys.tag, detail ? '1' : '0'],
     )) as Reply;
     const queued = Number(reply[0]);

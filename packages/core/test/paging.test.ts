@@ -475,3 +475,46 @@ describe('counts agree with a recount', () => {
     expect(nonEmpty).toBe(scopes.length);
   });
 });
+
+describe('offset paging past lapsed runs', () => {
+  it('reads the values of the rows on the page only, not of every row it steps over', async () => {
+    const store = h.store({ leaseMs: 120_000 });
+    const data = { blob: 'x'.repeat(1_000) };
+    for (let i = 0; i < 2_000; i += 250) {
+      await Promise.all(
+        Array.from({ length: 250 }, (_, j) => store.enqueue(scope, { id: `r${i + j}`, data })),
+      );
+    }
+    // one run that lapses, newest of all: it sits at the top, ahead of every offset
+    await store.enqueue(scope, { id: 'lapsing', data, leaseMs: 100 });
+    await new Promise((r) => setTimeout(r, 200));
+    const expected = ids(await walk(store, scope, { limit: 500 })).slice(1_975, 2_000);
+    expect(expected).toHaveLength(25);
+
+    const runsKey = scopeKeys(store.prefix, parseScope(scope)).runs;
+    const nodes = 'nodes' in h.client ? h.client.nodes('master') : [h.client];
+    const monitors = await Promise.all(nodes.map((node) => node.monitor()));
+    const valuesRead: number[] = [];
+    for (const monitor of monitors) {
+      monitor.on('monitor', (_time: string, args: string[]) => {
+        if (String(args[0]).toLowerCase() === 'hmget' && args[1] === runsKey) {
+          valuesRead.push(args.length - 2);
+        }
+      });
+    }
+    try {
+      const page = await store.list(scope, { page: 80, pageSize: 25 });
+      expect(ids(page.items)).toEqual(expected);
+      expect(page.total).toBe(2_000);
+      for (let i = 0; i < 100 && valuesRead.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    } finally {
+      for (const monitor of monitors) monitor.disconnect();
+    }
+    // the script read 25 values, where it used to read all 2,000 rows it stepped over
+    expect(valuesRead.length).toBeGreaterThan(0);
+    expect(valuesRead.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(25);
+  });
+});
