@@ -6,6 +6,7 @@ import { parseScope } from '../src/keys.js';
 import { useStoreHarness } from './harness.js';
 import type { Filter } from './list-model.js';
 import { listOrder, matches } from './list-model.js';
+import { monitorCommands } from './monitor.js';
 
 const h = useStoreHarness();
 const scope: Scope = { workspaceId: 'w1', projectId: 'p1' };
@@ -492,27 +493,19 @@ describe('offset paging past lapsed runs', () => {
     expect(expected).toHaveLength(25);
 
     const runsKey = scopeKeys(store.prefix, parseScope(scope)).runs;
-    const nodes = 'nodes' in h.client ? h.client.nodes('master') : [h.client];
-    const monitors = await Promise.all(nodes.map((node) => node.monitor()));
-    const valuesRead: number[] = [];
-    for (const monitor of monitors) {
-      monitor.on('monitor', (_time: string, args: string[]) => {
-        if (String(args[0]).toLowerCase() === 'hmget' && args[1] === runsKey) {
-          valuesRead.push(args.length - 2);
-        }
-      });
-    }
+    const monitor = await monitorCommands(
+      h.client,
+      (args) => String(args[0]).toLowerCase() === 'hmget' && args[1] === runsKey,
+    );
     try {
       const page = await store.list(scope, { page: 80, pageSize: 25 });
       expect(ids(page.items)).toEqual(expected);
       expect(page.total).toBe(2_000);
-      for (let i = 0; i < 100 && valuesRead.length === 0; i++) {
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      await new Promise((r) => setTimeout(r, 100));
+      await monitor.flush(`${runsKey}:marker`);
     } finally {
-      for (const monitor of monitors) monitor.disconnect();
+      monitor.stop();
     }
+    const valuesRead = monitor.seen.map((args) => args.length - 2);
     // the script read 25 values, where it used to read all 2,000 rows it stepped over
     expect(valuesRead.length).toBeGreaterThan(0);
     expect(valuesRead.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(25);

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { RunChangeEvent, RunEvent } from '../src/index.js';
-import { createActiveRunStore } from '../src/index.js';
+import { createActiveRunStore, scopeKeys } from '../src/index.js';
+import { parseScope } from '../src/keys.js';
 import { sleep, useStoreHarness } from './harness.js';
+import { monitorCommands } from './monitor.js';
 
 const h = useStoreHarness();
 const scope = { workspaceId: 'ev', projectId: 1 };
@@ -97,5 +99,34 @@ describe('store.subscribe / store.events', () => {
       code: 'INVALID_ARGUMENT',
     });
     await silent.close();
+  });
+
+  it('publishes nothing while nobody listens on the node, and everything once someone does', async () => {
+    const store = h.store();
+    const channel = scopeKeys(store.prefix, parseScope(scope)).events;
+    const monitor = await monitorCommands(
+      h.client,
+      (args) => /^s?publish$/i.test(String(args[0])) && args[1] === channel,
+    );
+    try {
+      await store.enqueue(scope, { id: 'quiet', data: { big: 'x'.repeat(1_000) } });
+      await store.progress(scope, 'quiet', { data: { big: 'y'.repeat(1_000) } });
+      await store.heartbeat(scope, 'quiet');
+      await store.end(scope, 'quiet');
+      await monitor.flush(`${channel}:marker`);
+      expect(monitor.seen).toEqual([]);
+
+      const seen: string[] = [];
+      const unsubscribe = await store.subscribe(scope, (e) => void seen.push(describeEvent(e)));
+      await store.enqueue(scope, { id: 'loud' });
+      await store.heartbeat(scope, 'loud');
+      await until(() => seen.length >= 3, 'two events');
+      expect(seen).toEqual(['gap:subscribed', 'queued:loud:queued', 'heartbeat:loud']);
+      await monitor.flush(`${channel}:marker`);
+      expect(monitor.seen).toHaveLength(2);
+      await unsubscribe();
+    } finally {
+      monitor.stop();
+    }
   });
 });
