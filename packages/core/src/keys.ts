@@ -154,6 +154,16 @@ export function scopeKeys(prefix: string, scope: ParsedScope): ScopeKeys {
   };
 }
 
+/** KEYS 1-6 of the write scripts (and the page script): runs, index, by-source, lease, meta, registry. */
+export function writeKeys(keys: ScopeKeys): string[] {
+  return [keys.runs, keys.index, keys.bySource, keys.lease, keys.meta, keys.registry];
+}
+
+/** KEYS 1-8 of the scripts that also write the sweeper's outbox (enqueue, sweep). */
+export function outboxKeys(keys: ScopeKeys): string[] {
+  return [...writeKeys(keys), keys.expired, keys.expiredDue];
+}
+
 /** Parses a registry member (`workspaceId:projectId`) back into a scope. */
 export function scopeFromTag(tag: string): ParsedScope {
   const at = tag.indexOf(':');

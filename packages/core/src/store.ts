@@ -7,7 +7,7 @@ import { ActiveRunsError, fromRedisError } from './errors.js';
 import type { RunEvent, RunEventHandler, RunEventIteratorOptions, Unsubscribe } from './events.js';
 import { RunEventHub } from './events.js';
 import type { Scope, ScopeKeys } from './keys.js';
-import { parseRunId, parseScope, scopeKeys } from './keys.js';
+import { outboxKeys, parseRunId, parseScope, scopeKeys, writeKeys } from './keys.js';
 import type { ActiveRunsLogger } from './logger.js';
 import { silentLogger } from './logger.js';
 import type { DataSchema, RedisLike } from './schemas.js';
@@ -337,21 +337,15 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
     const keys = this.keys(scope);
     const parsed = parseInput(enqueueInputSchema, input, 'input');
     const id = parseRunId(parsed.id);
-    const reply = (await this.call(
-      SCRIPTS.enqueue,
-      'enqueue',
-      true,
-      [...writeKeys(keys), keys.expired, keys.expiredDue],
-      [
-        ...this.leaseArgs(keys, id, parsed.leaseMs),
-        parsed.queuedAt ?? '',
-        parsed.source ?? '',
-        this.captionJson(parsed.caption),
-        this.dataJson(parsed.data),
-        MAX_SOURCES_PER_SCOPE,
-        this.outboxTtlMs,
-      ],
-    )) as Reply;
+    const reply = (await this.call(SCRIPTS.enqueue, 'enqueue', true, outboxKeys(keys), [
+      ...this.leaseArgs(keys, id, parsed.leaseMs),
+      parsed.queuedAt ?? '',
+      parsed.source ?? '',
+      this.captionJson(parsed.caption),
+      this.dataJson(parsed.data),
+      MAX_SOURCES_PER_SCOPE,
+      this.outboxTtlMs,
+    ])) as Reply;
     if (Number(reply[2]) === 1 && Number(reply[3]) === this.warnScopeSize + 1) {
       this.logger.warn?.(
         { scope: parseScope(scope), runs: Number(reply[3]), threshold: this.warnScopeSize },
@@ -842,10 +836,6 @@ function countCharacters(text: string): number {
   let n = 0;
   for (const _ of text) n++;
   return n;
-}
-
-function writeKeys(keys: ScopeKeys): string[] {
-  return [keys.runs, keys.index, keys.bySource, keys.lease, keys.meta, keys.registry];
 }
 
 /** Refuses clients the scripts cannot work with, saying why. */

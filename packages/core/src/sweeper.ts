@@ -3,7 +3,7 @@ import type { ActiveRun } from './codec.js';
 import { decodeRun } from './codec.js';
 import { fromRedisError } from './errors.js';
 import type { ParsedScope, ScopeKeys } from './keys.js';
-import { registryKey, scopeFromTag, scopeKeys } from './keys.js';
+import { outboxKeys, registryKey, scopeFromTag, scopeKeys } from './keys.js';
 import type { ActiveRunsLogger } from './logger.js';
 import type { RedisLike } from './schemas.js';
 import type { ScriptDefinition } from './scripts/index.js';
@@ -315,30 +315,16 @@ async function sweepScope<TData>(
   const keys: ScopeKeys = scopeKeys(ctx.prefix, scope);
   for (let rounds = 0; rounds < 1_000 && !lock.lost; rounds++) {
     const t0 = performance.now();
-    const reply = (await run(
-      client,
-      SCRIPTS.sweep,
-      [
-        keys.runs,
-        keys.index,
-        keys.bySource,
-        keys.lease,
-        keys.meta,
-        keys.registry,
-        keys.expired,
-        keys.expiredDue,
-      ],
-      [
-        tag,
-        options.batchSize,
-        options.reclaimMs,
-        keys.events,
-        ctx.publishMode,
-        ctx.outboxTtlMs,
-        token,
-        options.maxAttempts,
-      ],
-    )) as (string | number)[];
+    const reply = (await run(client, SCRIPTS.sweep, outboxKeys(keys), [
+      tag,
+      options.batchSize,
+      options.reclaimMs,
+      keys.events,
+      ctx.publishMode,
+      ctx.outboxTtlMs,
+      token,
+      options.maxAttempts,
+    ])) as (string | number)[];
     result.longestCallMs = Math.max(result.longestCallMs, performance.now() - t0);
     const settled: string[] = [];
     for (let i = 1; i < reply.length; i += 4) {

@@ -1,16 +1,15 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import type { RedisServerHandle } from '@active-runs/test-utils';
 import { connect, keysUnder, startRedisServer, uniquePrefix } from '@active-runs/test-utils';
 import { Cluster, Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LAYOUT_VERSION } from '../src/constants.js';
 import type { ActiveRunStore, RedisLike } from '../src/index.js';
 import { createActiveRunStore, scopeKeys } from '../src/index.js';
 import { parseScope } from '../src/keys.js';
 import { SCRIPTS } from '../src/scripts/index.js';
 import { expectFailure } from './expect-failure.js';
-import { sleep, useStoreHarness } from './harness.js';
+import { sleep, useStoreHarness, useThrowawayRedis } from './harness.js';
 
 const h = useStoreHarness();
 const scope = { workspaceId: 'w1', projectId: 'p1' };
@@ -56,20 +55,11 @@ const sha1 = (text: string) => createHash('sha1').update(text).digest('hex');
 // redis-server, so it runs once (in the standalone project), whatever the project's topology.
 
 describe.skipIf(h.topology === 'cluster')('on a throwaway redis-server', () => {
-  let server: RedisServerHandle;
-  let admin: Redis;
-  beforeAll(async () => {
-    server = await startRedisServer();
-    admin = connect(server.url);
-  });
-  afterAll(async () => {
-    admin?.disconnect();
-    await server?.stop();
-  });
+  const throwaway = useThrowawayRedis();
 
   /** Every method of a closed store fails with a clear error and writes nothing. */
   async function expectClosed(store: ActiveRunStore<unknown>) {
-    const before = await keysUnder(admin, store.prefix);
+    const before = await keysUnder(throwaway.admin, store.prefix);
     const calls: (() => unknown)[] = [
       () => store.enqueue(scope, { id: 'after-close' }),
       () => store.start(scope, 'a'),
@@ -86,12 +76,12 @@ describe.skipIf(h.topology === 'cluster')('on a throwaway redis-server', () => {
       const error = await expectFailure(call, 'REDIS_UNAVAILABLE', 'closed', 'create a new one');
       expect(error).toBeInstanceOf(Error);
     }
-    expect(await keysUnder(admin, store.prefix)).toEqual(before);
+    expect(await keysUnder(throwaway.admin, store.prefix)).toEqual(before);
   }
 
   describe('ownership and close()', () => {
     it('a store created from a URL quits its own client on close(); close() twice is fine', async () => {
-      const store = createActiveRunStore({ redis: server.url, prefix: uniquePrefix('url') });
+      const store = createActiveRunStore({ redis: throwaway.url, prefix: uniquePrefix('url') });
       await store.enqueue(scope, { id: 'a' });
       const client = store.redis as unknown as Redis;
       expect(client.status).toBe('ready');
@@ -100,12 +90,12 @@ describe.skipIf(h.topology === 'cluster')('on a throwaway redis-server', () => {
       await expect(store.close()).resolves.toBeUndefined();
       await expectClosed(store);
       // the run is still in Redis: closing a store deletes nothing
-      expect(await admin.hlen(scopeKeys(store.prefix, parseScope(scope)).runs)).toBe(1);
+      expect(await throwaway.admin.hlen(scopeKeys(store.prefix, parseScope(scope)).runs)).toBe(1);
     });
 
     it('a store created from a URL with closeClient: false leaves its client open', async () => {
       const store = createActiveRunStore({
-        redis: server.url,
+        redis: throwaway.url,
         closeClient: false,
         prefix: uniquePrefix('url'),
       });
@@ -121,7 +111,7 @@ describe.skipIf(h.topology === 'cluster')('on a throwaway redis-server', () => {
     });
 
     it('a client passed in is not closed by close(); the store is; other stores keep working', async () => {
-      const client = connect(server.url);
+      const client = connect(throwaway.url);
       try {
         const first = createActiveRunStore({ redis: client, prefix: uniquePrefix('own') });
         const second = createActiveRunStore({ redis: client, prefix: uniquePrefix('own') });
@@ -142,7 +132,7 @@ describe.skipIf(h.topology === 'cluster')('on a throwaway redis-server', () => {
     });
 
     it('a client passed in with closeClient: true is quit by close()', async () => {
-      const client = connect(server.url);
+      const client = connect(throwaway.url);
       const store = createActiveRunStore({
         redis: client,
         closeClient: true,
@@ -156,7 +146,7 @@ describe.skipIf(h.topology === 'cluster')('on a throwaway redis-server', () => {
     });
 
     it('close() of a store whose client was already quit by the app resolves', async () => {
-      const client = connect(server.url);
+      const client = connect(throwaway.url);
       const store = createActiveRunStore({
         redis: client,
         closeClient: true,
@@ -195,7 +185,7 @@ describe.skipIf(h.topology === 'cluster')('on a throwaway redis-server', () => {
     });
 
     it('startSweeper after close() fails with a clear error instead of starting a timer', async () => {
-      const store = createActiveRunStore({ redis: server.url, prefix: uniquePrefix('url') });
+      const store = createActiveRunStore({ redis: throwaway.url, prefix: uniquePrefix('url') });
       await store.close();
       try {
         await expectFailure(
@@ -211,16 +201,16 @@ describe.skipIf(h.topology === 'cluster')('on a throwaway redis-server', () => {
 
   describe('scripts survive SCRIPT FLUSH and are read-only where declared', () => {
     it('after SCRIPT FLUSH every operation still works (ioredis falls back to EVAL)', async () => {
-      const store = createActiveRunStore({ redis: server.url, prefix: uniquePrefix('flush') });
+      const store = createActiveRunStore({ redis: throwaway.url, prefix: uniquePrefix('flush') });
       try {
         await store.enqueue(scope, { id: 'a', source: 'api' });
         await store.start(scope, 'a');
         expect((await store.list(scope)).total).toBe(1);
         await store.counts(scope);
-        expect(await admin.script('EXISTS', sha1(SCRIPTS.enqueue.lua))).toEqual([1]);
+        expect(await throwaway.admin.script('EXISTS', sha1(SCRIPTS.enqueue.lua))).toEqual([1]);
 
-        expect(await admin.script('FLUSH')).toBe('OK');
-        expect(await admin.script('EXISTS', sha1(SCRIPTS.enqueue.lua))).toEqual([0]);
+        expect(await throwaway.admin.script('FLUSH')).toBe('OK');
+        expect(await throwaway.admin.script('EXISTS', sha1(SCRIPTS.enqueue.lua))).toEqual([0]);
 
         await store.enqueue(scope, { id: 'b', source: 'api', data: { n: 1 } });
         await store.start(scope, 'b');
@@ -236,7 +226,7 @@ describe.skipIf(h.topology === 'cluster')('on a throwaway redis-server', () => {
         expect((await store.stats(scope)).total).toBe(2);
         expect(await store.end(scope, 'a')).toMatchObject({ id: 'a' });
         expect(await store.sweep()).toMatchObject({ ran: true });
-        expect(await admin.script('EXISTS', sha1(SCRIPTS.enqueue.lua))).toEqual([1]);
+        expect(await throwaway.admin.script('EXISTS', sha1(SCRIPTS.enqueue.lua))).toEqual([1]);
       } finally {
         await store.close();
       }
@@ -244,7 +234,7 @@ describe.skipIf(h.topology === 'cluster')('on a throwaway redis-server', () => {
 
     it('a durable write in a pipeline also survives SCRIPT FLUSH', async () => {
       const store = createActiveRunStore({
-        redis: server.url,
+        redis: throwaway.url,
         prefix: uniquePrefix('flush'),
         durableWrites: { replicas: 1, timeoutMs: 10 },
       });
@@ -254,7 +244,7 @@ describe.skipIf(h.topology === 'cluster')('on a throwaway redis-server', () => {
           'TIMEOUT',
           'applied on the primary',
         );
-        await admin.script('FLUSH');
+        await throwaway.admin.script('FLUSH');
         // not INTERNAL/NOSCRIPT: the script is loaded again and the write applied
         await expectFailure(() => store.start(scope, 'a'), 'TIMEOUT', 'applied on the primary');
         expect(await store.get(scope, 'a')).toMatchObject({ status: 'running' });
@@ -264,12 +254,12 @@ describe.skipIf(h.topology === 'cluster')('on a throwaway redis-server', () => {
     });
 
     it('read scripts run with EVAL_RO (no-writes); write scripts are refused by EVAL_RO', async () => {
-      const store = createActiveRunStore({ redis: server.url, prefix: uniquePrefix('ro') });
+      const store = createActiveRunStore({ redis: throwaway.url, prefix: uniquePrefix('ro') });
       try {
         await store.enqueue(scope, { id: 'a', source: 'api' });
         const k = scopeKeys(store.prefix, parseScope(scope));
         const write = [k.runs, k.index, k.bySource, k.lease, k.meta, k.registry];
-        const got = (await admin.call(
+        const got = (await throwaway.admin.call(
           'EVAL_RO',
           SCRIPTS.get.lua,
           2,
@@ -278,7 +268,7 @@ describe.skipIf(h.topology === 'cluster')('on a throwaway redis-server', () => {
           'a',
         )) as string[];
         expect(got[0]).toContain('\napi\n');
-        const page = (await admin.call(
+        const page = (await throwaway.admin.call(
           'EVAL_RO',
           SCRIPTS.list.lua,
           6,
@@ -293,7 +283,7 @@ describe.skipIf(h.topology === 'cluster')('on a throwaway redis-server', () => {
           1000,
         )) as unknown[];
         expect(page[0]).toBe(1);
-        const counts = (await admin.call(
+        const counts = (await throwaway.admin.call(
           'EVAL_RO',
           SCRIPTS.counts.lua,
           3,
@@ -305,9 +295,9 @@ describe.skipIf(h.topology === 'cluster')('on a throwaway redis-server', () => {
         )) as unknown[];
         expect(counts[0]).toBe(1);
         for (const def of [SCRIPTS.enqueue, SCRIPTS.start, SCRIPTS.progress, SCRIPTS.end]) {
-          await expect(admin.call('EVAL_RO', def.lua, 6, ...write, k.tag, 'a')).rejects.toThrow(
-            /write flag|read-only|not allowed/i,
-          );
+          await expect(
+            throwaway.admin.call('EVAL_RO', def.lua, 6, ...write, k.tag, 'a'),
+          ).rejects.toThrow(/write flag|read-only|not allowed/i);
         }
       } finally {
         await store.close();
@@ -318,7 +308,7 @@ describe.skipIf(h.topology === 'cluster')('on a throwaway redis-server', () => {
   describe('durableWrites on a standalone server without replicas', () => {
     it('a write fails TIMEOUT "applied on the primary but not confirmed" and IS in Redis', async () => {
       const store = createActiveRunStore({
-        redis: server.url,
+        redis: throwaway.url,
         prefix: uniquePrefix('durable'),
         durableWrites: { replicas: 1, timeoutMs: 50 },
       });

@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { connect, deletePrefix, startRedisServer } from '@active-runs/test-utils';
+import { deletePrefix } from '@active-runs/test-utils';
 import * as ioredis from 'ioredis';
 import ts from 'typescript';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import type { ActiveRunStore, ActiveRunStoreOptions } from '../src/index.js';
-import { sleep, useStoreHarness } from './harness.js';
+import { sleep, useStoreHarness, useThrowawayRedis } from './harness.js';
 
 /**
  * Every TypeScript example of the docs runs as written, against a real Redis and the built
@@ -240,16 +240,7 @@ describe('the docs examples', () => {
 });
 
 describe.skipIf(h.topology === 'cluster')('the docs examples on a standalone Redis', () => {
-  let server: Awaited<ReturnType<typeof startRedisServer>>;
-  let admin: ioredis.Redis;
-  beforeAll(async () => {
-    server = await startRedisServer();
-    admin = connect(server.url);
-  });
-  afterAll(async () => {
-    admin?.disconnect();
-    await server?.stop();
-  });
+  const server = useThrowawayRedis();
 
   it.each(all.filter((b) => !isCluster(b)).map((b) => [`${b.doc}:${b.line}`, b] as const))(
     '%s runs as written',
@@ -257,7 +248,7 @@ describe.skipIf(h.topology === 'cluster')('the docs examples on a standalone Red
       await run(block, {
         env: { REDIS_URL: server.url },
         redisUrl: server.url,
-        cleanUp: (prefix) => deletePrefix(admin, prefix),
+        cleanUp: (prefix) => deletePrefix(server.admin, prefix),
         // an example that quits what it opened leaves nothing open: the process can exit
         check: async ({ opened }) => {
           if (!block.code.includes('.quit()')) return;
