@@ -6,12 +6,15 @@
  * Every write script publishes its event itself (`PUBLISH`, or `SPUBLISH` on a Cluster) in the
  * same atomic script as the change: there is no event for a change that did not happen (a failed
  * or no-op call publishes nothing) and no change without its event. The event carries the run's
- * new state, so a viewer applies it without a read.
+ * new state, so a viewer applies it without a read; a `heartbeat` carries only the new lease
+ * deadline. A script publishes only while someone listens to the channel on its node (`PUBSUB
+ * NUMSUB` / `SHARDNUMSUB`): a message no one receives would still be copied to every replica.
  *
  * Pub/sub is fire-and-forget: a message is delivered to the connections subscribed at that moment
  * and to no one else. That is the contract the design asks for ("a viewer that reconnects
  * refetches"), so the hub never tries to replay; it makes losses visible instead:
- * - every event carries the scope's sequence number (`seq`, +1 per event); a handler receives a
+ * - every event carries the scope's sequence number (`seq`, +1 per event; a heartbeat carries the
+ *   current one and is not checked against it); a handler receives a
  *   `gap` notice when the sequence jumps (`missed`) or goes backwards (`reset`: the scope's meta
  *   hash expired with the scope and the counter restarted);
  * - after the subscriber connection is re-established, every handler receives a `reconnected`

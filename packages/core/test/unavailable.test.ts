@@ -1,4 +1,3 @@
-import type { RedisServerHandle } from '@active-runs/test-utils';
 import { connect, keysUnder, startRedisServer, uniquePrefix } from '@active-runs/test-utils';
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
@@ -24,15 +23,17 @@ async function dumpAll(client: Redis, prefix: string): Promise<[string, string, 
   return out;
 }
 
-/** A store on a throwaway server whose maxmemory is set just above what it uses now. */
-async function fillUntilFull(server: RedisServerHandle, store: ActiveRunStore, admin: Redis) {
-  await admin.config('SET', 'maxmemory', String((await usedMemory(admin)) + 512 * 1024));
+/**
+ * Enqueues runs of 8 KB (ids `fill-<n>` from `from`) until Redis refuses one for lack of memory;
+ * returns the next free n.
+ */
+async function fillUp(store: ActiveRunStore, from: number): Promise<number> {
   const data = { blob: 'x'.repeat(8_000) };
-  for (let i = 0; i < 1_000; i++) {
+  for (let i = from; i < from + 1_000; i++) {
     const code = await codeOf(store.enqueue(scope, { id: `fill-${i}`, data })).catch(() => 'ok');
     if (code === 'REDIS_UNAVAILABLE') return i;
   }
-  throw new Error(`${server.url} never filled up`);
+  throw new Error('Redis never filled up');
 }
 
 // Each test starts its own redis-server: it runs once, in the standalone project.
@@ -71,10 +72,16 @@ describe.skipIf(h.topology === 'cluster')('Redis refusing calls (throwaway serve
     const admin = connect(server.url);
     const reports: string[] = [];
     const prefix = uniquePrefix('oom');
+    let slowHooks = false;
     const store = createActiveRunStore({
       redis: server.url,
       prefix,
-      onExpired: (run) => void reports.push(run.id),
+      // a pass longer than lockMs: the lock must be renewed while Redis is full
+      sweeper: { lockMs: 300 },
+      onExpired: async (run) => {
+        reports.push(run.id);
+        if (slowHooks) await sleep(50);
+      },
     });
     try {
       // load the scripts first (Redis keeps every script it ran: a first call adds its body)
@@ -91,7 +98,8 @@ describe.skipIf(h.topology === 'cluster')('Redis refusing calls (throwaway serve
       await store.enqueue(scope, { id: 'queued', source: 'api', data });
       await store.enqueue(scope, { id: 'running', source: 'api', data });
       await store.start(scope, 'running');
-      const filled = await fillUntilFull(server, store, admin);
+      await admin.config('SET', 'maxmemory', String((await usedMemory(admin)) + 512 * 1024));
+      const filled = await fillUp(store, 0);
       expect(filled).toBeGreaterThan(0);
       await sleep(350); // the lapsing runs lapse
 
@@ -115,17 +123,24 @@ describe.skipIf(h.topology === 'cluster')('Redis refusing calls (throwaway serve
       expect(await store.counts(scope)).toMatchObject({ total: filled + 2 });
       expect(await store.stats(scope, { memory: true })).toMatchObject({ lapsed: 10 });
 
-      // end frees memory
+      // a sweep (lock, renewals during slow hooks, claims, settling the reports) works and frees memory
       let used = await usedMemory(admin);
-      expect(await store.end(scope, 'running')).toMatchObject({ id: 'running' });
-      expect(await usedMemory(admin)).toBeLessThan(used);
-
-      // a sweep (lock, claims, settling the reports) works and frees memory
-      used = await usedMemory(admin);
-      expect(await store.sweep()).toMatchObject({ ran: true, expired: 10, failedReports: 0 });
+      slowHooks = true;
+      expect(await store.sweep()).toMatchObject({
+        ran: true,
+        expired: 10,
+        failedReports: 0,
+        lockLost: false,
+      });
       expect(reports.sort()).toEqual(Array.from({ length: 10 }, (_, i) => `lapsing-${i}`).sort());
       expect(await usedMemory(admin)).toBeLessThan(used);
       expect(await admin.exists(`${prefix}:sweeper:lock`)).toBe(0);
+
+      // full again: end works and frees memory
+      const refilled = await fillUp(store, filled);
+      used = await usedMemory(admin);
+      expect(await store.end(scope, 'running')).toMatchObject({ id: 'running' });
+      expect(await usedMemory(admin)).toBeLessThan(used);
 
       // writes work again as soon as memory is there
       let ended = 0;
@@ -133,7 +148,7 @@ describe.skipIf(h.topology === 'cluster')('Redis refusing calls (throwaway serve
         (await codeOf(store.enqueue(scope, { id: 'after', data })).catch(() => 'ok')) !== 'ok'
       ) {
         await store.end(scope, `fill-${ended++}`);
-        expect(ended).toBeLessThan(filled);
+        expect(ended).toBeLessThan(refilled);
       }
       expect(await store.get(scope, 'after')).toMatchObject({ id: 'after' });
       for (let i = 0; i < 5; i++) await store.end(scope, `fill-${ended++}`);
