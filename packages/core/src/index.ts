@@ -25,6 +25,7 @@ export type {
   RunEventIteratorOptions,
   RunGapEvent,
   RunGapReason,
+  RunHeartbeatEvent,
   Unsubscribe,
 } from './events.js';
 export { decodeRunEvent, RunEventHub } from './events.js';
@@ -83,4 +84,4 @@ export type {
   StartSweeperOptions,
 } from './store.js';
 export { createActiveRunStore } from './store.js';
-export type { ExpiredHook, SweeperOptions, SweepResult } from './sweeper.js';
+export type { ExpiredHook, ExpiredReport, SweeperOptions, SweepResult } from './sweeper.js';
