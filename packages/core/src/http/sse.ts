@@ -14,7 +14,7 @@ export const DEFAULT_SSE_HEARTBEAT_MS = 15_000;
  * as is, so a type the store adds later reaches clients without an adapter change.
  */
 export interface ActiveRunsSseMessage {
-  /** `event:` the change type (`queued`, `started`, `progress`, `ended`, `expired`) or `gap`. */
+  /** `event:` the change type (`queued`, `started`, `progress`, `heartbeat`, `ended`, `expired`) or `gap`. */
   event: string;
   /**
    * `id:` the scope's `seq` for a change. A gap has no seq of its own: it repeats the last id of

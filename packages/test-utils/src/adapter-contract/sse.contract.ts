@@ -18,7 +18,7 @@ async function subscribersByChannel(ctx: ContractContext, scope: ContractScope):
 
 /** The live endpoint: framing, order, ids, gaps, heartbeats, release, one Redis subscriber. */
 export function sseContract(ctx: ContractContext): void {
-  it('sends a gap first, then one event per change, named by its type, with id = seq', async () => {
+  it('sends a gap first, then one event per change (heartbeats too), named by its type, with id = seq', async () => {
     const scope = ctx.scope();
     const api = ctx.as(scope);
     const viewer = await ctx.sse(scope);
@@ -34,9 +34,22 @@ export function sseContract(ctx: ContractContext): void {
     await api.post('/runs/active/r1/heartbeat');
     await api.patch('/runs/active/r1', { caption: 'half way' });
     await api.delete('/runs/active/r1');
-    await viewer.until(() => viewer.events.length >= 5, 'four changes');
-    const changes = viewer.events.slice(1);
-    expect(changes.map((e) => e.event)).toEqual(['queued', 'started', 'progress', 'ended']);
+    await viewer.until(() => viewer.events.length >= 6, 'four changes and a heartbeat');
+    const all = viewer.events.slice(1);
+    expect(all.map((e) => e.event)).toEqual([
+      'queued',
+      'started',
+      'heartbeat',
+      'progress',
+      'ended',
+    ]);
+    // a heartbeat carries only the new lease deadline and the seq of the change before it
+    const beat = all[2]!;
+    expect(beat.data).toMatchObject({ type: 'heartbeat', scope, id: 'r1' });
+    expect(typeof beat.data.leaseExpiresAt).toBe('number');
+    expect(beat.data.run).toBeUndefined();
+    const changes = all.filter((e) => e.event !== 'heartbeat');
+    expect(beat.data.seq).toBe(changes[1]!.data.seq);
     const seqs = changes.map((e) => e.data.seq as number);
     expect(changes.map((e) => e.id)).toEqual(seqs.map(String));
     expect(seqs).toEqual([seqs[0], seqs[0]! + 1, seqs[0]! + 2, seqs[0]! + 3]);
