@@ -22,12 +22,14 @@ export interface ActiveRun<TData = unknown> {
 }
 
 /**
- * The stored value of a run: `queuedAt \n startedAt \n leaseExpiresAt \n source \n captionJSON \n dataJSON`.
- * Newlines cannot occur inside the parts (numbers, validated sources, JSON text), so the Lua
- * scripts can splice a part without decoding the app's JSON (cjson would mangle `[]`, big numbers
- * and unicode). The status is `running` exactly when startedAt is set. The lease deadline is kept
- * here as well as in the lease sorted set (the scripts update both together), so a page is read
- * without asking Redis to format a score per run.
+ * The stored value of a run: `queuedAt \n startedAt \n leaseExpiresAt \n source \n captionJSON \n dataJSON`,
+ * followed by `\n#` and a 16-hex-digit fingerprint of the caption and data the run was enqueued
+ * with once `progress` changed them (so an enqueue re-sent after it is recognised; only the Lua
+ * scripts add it). Newlines cannot occur inside the parts (numbers, validated sources, JSON text),
+ * so the Lua scripts can splice a part without decoding the app's JSON (cjson would mangle `[]`,
+ * big numbers and unicode). The status is `running` exactly when startedAt is set. The lease
+ * deadline is kept here as well as in the lease sorted set (the scripts update both together), so
+ * a page is read without asking Redis to format a score per run.
  */
 export function encodeRunValue(parts: {
   queuedAt: number;
@@ -50,7 +52,11 @@ export function decodeRun<TData>(id: string, value: string): ActiveRun<TData> {
   const startedAt = value.slice(a + 1, b);
   const source = value.slice(c + 1, d);
   const caption = value.slice(d + 1, e);
-  const data = value.slice(e + 1);
+  // a fingerprint, when present, is the last 18 characters: '\n#' and 16 hex digits
+  const end = value.length;
+  const fingerprinted =
+    end - e >= 19 && value.charCodeAt(end - 18) === 10 && value.charCodeAt(end - 17) === 35;
+  const data = value.slice(e + 1, fingerprinted ? end - 18 : end);
   return {
     id,
     status: startedAt === '' ? 'queued' : 'running',

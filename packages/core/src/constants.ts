@@ -39,8 +39,12 @@ export const MAX_SOURCES_PER_SCOPE = 127;
  */
 export const TIME_SPAN = 2 ** 44;
 
-/** Version of the Lua scripts and key layout; part of every script's registered name. */
-export const LAYOUT_VERSION = 1;
+/**
+ * Version of the Lua scripts and key layout; part of every script's registered name.
+ * 2: the scope's time high-water mark (meta `hw`), the outbox keyed by report with its schedule
+ * set, fingerprints in values.
+ */
+export const LAYOUT_VERSION = 2;
 
 /** Deepest row offset paging reaches (`page * pageSize`); deeper pages need the cursor. */
 export const MAX_OFFSET = 10_000;

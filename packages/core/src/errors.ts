@@ -52,6 +52,12 @@ export interface ActiveRunsErrorOptions {
 }
 
 /**
+ * Brand of every {@link ActiveRunsError}, in the global symbol registry: an app that loads both
+ * builds of the package (ESM and CJS) has two copies of the class, and `instanceof` sees only one.
+ */
+const BRAND = Symbol.for('@active-runs/core.ActiveRunsError');
+
+/**
  * The one error class of the library: check `error.code`, read `error.message` for what to do.
  */
 export class ActiveRunsError extends Error {
@@ -65,15 +71,24 @@ export class ActiveRunsError extends Error {
     this.name = 'ActiveRunsError';
     this.code = code;
     this.details = options.details;
+    Object.defineProperty(this, BRAND, { value: true });
   }
 }
 
-/** True when `error` is an {@link ActiveRunsError}, optionally with the given code. */
+/**
+ * True when `error` is an {@link ActiveRunsError}, optionally with the given code. Works across
+ * copies of the package (an ESM and a CJS build in one app), unlike `instanceof`.
+ */
 export function isActiveRunsError(
   error: unknown,
   code?: ActiveRunsErrorCode,
 ): error is ActiveRunsError {
-  return error instanceof ActiveRunsError && (code === undefined || error.code === code);
+  const branded =
+    error instanceof ActiveRunsError ||
+    (typeof error === 'object' &&
+      error !== null &&
+      (error as Record<symbol, unknown>)[BRAND] === true);
+  return branded && (code === undefined || (error as ActiveRunsError).code === code);
 }
 
 // Redis 7 appends ' script: <sha>, on @user_script:<line>.' to errors raised from Lua.
@@ -108,7 +123,7 @@ export function fromRedisError(
     );
   }
   if (
-    /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|Connection is closed|Stream isn't writeable|enableOfflineQueue|Reached the max retries|CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|READONLY|^MOVED |^ASK |Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes/i.test(
+    /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|Connection is closed|Stream isn't writeable|enableOfflineQueue|Reached the max retries|CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|READONLY|^BUSY |^MOVED |^ASK |Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes/i.test(
       message,
     )
   ) {

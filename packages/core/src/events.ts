@@ -6,12 +6,15 @@
  * Every write script publishes its event itself (`PUBLISH`, or `SPUBLISH` on a Cluster) in the
  * same atomic script as the change: there is no event for a change that did not happen (a failed
  * or no-op call publishes nothing) and no change without its event. The event carries the run's
- * new state, so a viewer applies it without a read.
+ * new state, so a viewer applies it without a read; a `heartbeat` carries only the new lease
+ * deadline. A script publishes only while someone listens to the channel on its node (`PUBSUB
+ * NUMSUB` / `SHARDNUMSUB`): a message no one receives would still be copied to every replica.
  *
  * Pub/sub is fire-and-forget: a message is delivered to the connections subscribed at that moment
  * and to no one else. That is the contract the design asks for ("a viewer that reconnects
  * refetches"), so the hub never tries to replay; it makes losses visible instead:
- * - every event carries the scope's sequence number (`seq`, +1 per event); a handler receives a
+ * - every event carries the scope's sequence number (`seq`, +1 per event; a heartbeat carries the
+ *   current one and is not checked against it); a handler receives a
  *   `gap` notice when the sequence jumps (`missed`) or goes backwards (`reset`: the scope's meta
  *   hash expired with the scope and the counter restarted);
  * - after the subscriber connection is re-established, every handler receives a `reconnected`
@@ -107,13 +110,17 @@ import type { ActiveRunsLogger } from './logger.js';
 import { silentLogger } from './logger.js';
 import type { RedisLike } from './schemas.js';
 
-/** Kinds of change a write script publishes. */
-export type RunChangeType = 'queued' | 'started' | 'progress' | 'ended' | 'expired';
+/**
+ * Kinds of change a write script publishes. Each carries the run, except `heartbeat`, which
+ * carries only the run's new lease deadline (nothing else changed).
+ */
+export type RunChangeType = 'queued' | 'started' | 'progress' | 'heartbeat' | 'ended' | 'expired';
 
 const CHANGE_TYPES: ReadonlySet<string> = new Set<RunChangeType>([
   'queued',
   'started',
   'progress',
+  'heartbeat',
   'ended',
   'expired',
 ]);
@@ -123,7 +130,7 @@ const CHANGE_TYPES: ReadonlySet<string> = new Set<RunChangeType>([
  * the run's last state (it is no longer active).
  */
 export interface RunChangeEvent<TData = unknown> {
-  type: RunChangeType;
+  type: Exclude<RunChangeType, 'heartbeat'>;
   /** The scope, as passed to `subscribe`. */
   scope: Scope;
   /** The scope's event sequence number: +1 per event of the scope. */
@@ -161,8 +168,25 @@ export interface RunGapEvent {
   reason: RunGapReason;
 }
 
+/**
+ * A run's lease was renewed (`heartbeat`): only its `leaseExpiresAt` changed. Heartbeats do not
+ * advance the scope's sequence (a lost one leaves only a deadline a few seconds stale, which the
+ * next one corrects), so `seq` is that of the scope's last change before it.
+ */
+export interface RunHeartbeatEvent {
+  type: 'heartbeat';
+  /** The scope, as passed to `subscribe`. */
+  scope: Scope;
+  /** The scope's sequence number of the last change before this heartbeat. */
+  seq: number;
+  /** The run's id. */
+  id: string;
+  /** The run's new lease deadline (ms since the epoch, Redis clock). */
+  leaseExpiresAt: number;
+}
+
 /** What a handler or an `events()` iterator receives. Treat it as read-only (it is shared). */
-export type RunEvent<TData = unknown> = RunChangeEvent<TData> | RunGapEvent;
+export type RunEvent<TData = unknown> = RunChangeEvent<TData> | RunHeartbeatEvent | RunGapEvent;
 
 /** Receives the events of one scope. Errors (thrown or rejected) are logged and ignored. */
 export type RunEventHandler<TData = unknown> = (event: RunEvent<TData>) => void | Promise<void>;
@@ -171,20 +195,22 @@ export type RunEventHandler<TData = unknown> = (event: RunEvent<TData>) => void 
 export type Unsubscribe = () => Promise<void>;
 
 /**
- * Decodes a published message `kind \n seq \n id \n leaseScore \n value` (value: see codec.ts).
+ * Decodes a published message `kind \n seq \n id \n leaseScore \n value` (value: see codec.ts;
+ * for a heartbeat, the new lease deadline).
  * @throws ActiveRunsError `INTERNAL` when the message is not an event of this library.
  */
 export function decodeRunEvent<TData = unknown>(
   message: string,
   scope: Scope,
-): RunChangeEvent<TData> {
+): RunChangeEvent<TData> | RunHeartbeatEvent {
   const a = message.indexOf('\n');
   const b = a < 0 ? -1 : message.indexOf('\n', a + 1);
   const c = b < 0 ? -1 : message.indexOf('\n', b + 1);
   const d = c < 0 ? -1 : message.indexOf('\n', c + 1);
   const type = a < 0 ? '' : message.slice(0, a);
   const seq = Number(message.slice(a + 1, b));
-  if (d < 0 || !CHANGE_TYPES.has(type) || !Number.isSafeInteger(seq) || seq < 1) {
+  const minSeq = type === 'heartbeat' ? 0 : 1;
+  if (d < 0 || !CHANGE_TYPES.has(type) || !Number.isSafeInteger(seq) || seq < minSeq) {
     throw new ActiveRunsError(
       'INTERNAL',
       `not a run event: ${JSON.stringify(message.slice(0, 80))}`,
@@ -192,6 +218,13 @@ export function decodeRunEvent<TData = unknown>(
   }
   const id = message.slice(b + 1, c);
   const value = message.slice(d + 1);
+  if (type === 'heartbeat') {
+    const leaseExpiresAt = Number(value);
+    if (!Number.isSafeInteger(leaseExpiresAt)) {
+      throw new ActiveRunsError('INTERNAL', `malformed heartbeat event of run ${id}`);
+    }
+    return { type, scope, seq, id, leaseExpiresAt };
+  }
   let run: ActiveRun<TData>;
   try {
     if (value.split('\n', 6).length !== 6) throw new Error('the run value has fewer than 6 parts');
@@ -199,7 +232,7 @@ export function decodeRunEvent<TData = unknown>(
   } catch (error) {
     throw new ActiveRunsError('INTERNAL', `malformed run in event of run ${id}`, { cause: error });
   }
-  return { type: type as RunChangeType, scope, seq, id, run };
+  return { type: type as RunChangeEvent['type'], scope, seq, id, run };
 }
 
 /** Options of {@link RunEventHub}. */
@@ -908,27 +941,33 @@ export class RunEventHub {
   private onMessage(channel: string, message: string): void {
     const state = this.channels.get(channel);
     if (!state) return; // unsubscribed while the message was in flight
-    let event: RunChangeEvent;
+    let event: RunChangeEvent | RunHeartbeatEvent;
     try {
       event = decodeRunEvent(message, state.scope);
     } catch (error) {
       this.logger.warn?.({ err: error, channel }, 'active-runs: ignored a malformed event');
       return;
     }
+    // heartbeats are outside the sequence: nothing to check
+    if (event.type !== 'heartbeat') this.checkSequence(state, event.seq);
+    this.deliverAll(state, event);
+  }
+
+  /** Tells the channel's handlers when the scope's sequence jumped or went back. */
+  private checkSequence(state: ChannelState, seq: number): void {
     const last = state.lastSeq;
-    state.lastSeq = event.seq;
-    if (last !== undefined && event.seq !== last + 1) {
+    state.lastSeq = seq;
+    if (last !== undefined && seq !== last + 1) {
       this.logger.debug?.(
-        { channel, lastSeq: last, seq: event.seq },
+        { channel: state.channel, lastSeq: last, seq },
         'active-runs: event sequence gap',
       );
       this.deliverAll(state, {
         type: 'gap',
         scope: state.scope,
-        reason: event.seq > last ? 'missed' : 'reset',
+        reason: seq > last ? 'missed' : 'reset',
       });
     }
-    this.deliverAll(state, event);
   }
 
   private deliverAll(state: ChannelState, event: RunEvent): void {

@@ -25,9 +25,47 @@ export type {
   RunEventIteratorOptions,
   RunGapEvent,
   RunGapReason,
+  RunHeartbeatEvent,
   Unsubscribe,
 } from './events.js';
 export { decodeRunEvent, RunEventHub } from './events.js';
+export type { AdapterStore } from './http/adapter-store.js';
+export { startAdapterStore, waitForRedis } from './http/adapter-store.js';
+export type { ActiveRunsHttpResult } from './http/errors.js';
+export { httpErrorBody, httpErrorResult } from './http/errors.js';
+export type {
+  ActiveRunsEventStream,
+  ActiveRunsHttpHandler,
+  ActiveRunsHttpHandlerOptions,
+  ActiveRunsHttpRequest,
+  ResolveScope,
+} from './http/handler.js';
+export { createActiveRunsHttpHandler } from './http/handler.js';
+export type { JsonSchema, JsonSchemaTarget, RouteJsonSchemas } from './http/json-schema.js';
+export { routeJsonSchemas, toJsonSchema } from './http/json-schema.js';
+export type {
+  ActiveRunsAdapterOptions,
+  ActiveRunsRoutesOptions,
+  AdapterSweeperOptions,
+  ResolvedRoutesOptions,
+} from './http/options.js';
+export { parseRoutesOptions } from './http/options.js';
+export type {
+  ActiveRunsHttpMethod,
+  ActiveRunsRoute,
+  ActiveRunsRouteName,
+  ActiveRunsRoutesTableOptions,
+} from './http/routes.js';
+export { activeRunsRoutes } from './http/routes.js';
+export type { HttpErrorBody } from './http/schemas.js';
+export {
+  activeRunSchema,
+  httpErrorBodySchema,
+  listPageSchema,
+  runCountsSchema,
+} from './http/schemas.js';
+export type { ActiveRunsSseMessage, SseStreamLease } from './http/sse.js';
+export { DEFAULT_SSE_HEARTBEAT_MS, SseStreamRegistry } from './http/sse.js';
 export type { ParsedScope, Scope, ScopeKeys } from './keys.js';
 export { scopeKeys } from './keys.js';
 export type {
@@ -57,4 +95,4 @@ export type {
   StartSweeperOptions,
 } from './store.js';
 export { createActiveRunStore } from './store.js';
-export type { ExpiredHook, SweeperOptions, SweepResult } from './sweeper.js';
+export type { ExpiredHook, ExpiredReport, SweeperOptions, SweepResult } from './sweeper.js';

@@ -79,8 +79,10 @@ export interface ScopeKeys {
   readonly registry: string;
   /** Pub/sub channel of the scope's change events. */
   readonly events: string;
-  /** HASH of expired runs claimed by a sweeper and not yet acknowledged (the report outbox). */
+  /** HASH of expired-run reports not yet acknowledged by the hook (the sweeper's outbox). */
   readonly expired: string;
+  /** ZSET of the outbox's reports by when they are due (again): new ones at once, retries later. */
+  readonly expiredDue: string;
 }
 
 /** Validated `{ workspaceId, projectId }` as strings. */
@@ -148,7 +150,18 @@ export function scopeKeys(prefix: string, scope: ParsedScope): ScopeKeys {
     registry: registryKey(prefix, calculateSlot(base)),
     events: `${base}:events`,
     expired: `${base}:expired`,
+    expiredDue: `${base}:expired-due`,
   };
+}
+
+/** KEYS 1-6 of the write scripts (and the page script): runs, index, by-source, lease, meta, registry. */
+export function writeKeys(keys: ScopeKeys): string[] {
+  return [keys.runs, keys.index, keys.bySource, keys.lease, keys.meta, keys.registry];
+}
+
+/** KEYS 1-8 of the scripts that also write the sweeper's outbox (enqueue, sweep). */
+export function outboxKeys(keys: ScopeKeys): string[] {
+  return [...writeKeys(keys), keys.expired, keys.expiredDue];
 }
 
 /** Parses a registry member (`workspaceId:projectId`) back into a scope. */

@@ -28,6 +28,7 @@ export interface RedisLike {
     definition: { numberOfKeys?: number; lua: string; readOnly?: boolean },
   ): void;
   quit(): Promise<unknown>;
+  disconnect(): void;
   isCluster: boolean;
   options: object;
   status: string;
@@ -99,6 +100,7 @@ export const storeOptionsSchema = z.strictObject({
       lockMs: z.number().int().min(100).max(3_600_000).optional(),
       batchSize: z.number().int().min(1).max(1_000).optional(),
       reclaimMs: z.number().int().min(100).max(86_400_000).optional(),
+      maxAttempts: z.number().int().min(1).max(1_000).optional(),
     })
     .optional(),
   durableWrites: z

@@ -7,7 +7,7 @@ import { ActiveRunsError, fromRedisError } from './errors.js';
 import type { RunEvent, RunEventHandler, RunEventIteratorOptions, Unsubscribe } from './events.js';
 import { RunEventHub } from './events.js';
 import type { Scope, ScopeKeys } from './keys.js';
-import { parseRunId, parseScope, scopeKeys } from './keys.js';
+import { outboxKeys, parseRunId, parseScope, scopeKeys, writeKeys } from './keys.js';
 import type { LegacyOptions } from './legacy/options.js';
 import { createRolloutStore } from './legacy/rollout-store.js';
 import type { ActiveRunsLogger } from './logger.js';
@@ -27,7 +27,7 @@ import {
 import type { ScriptDefinition } from './scripts/index.js';
 import { SCRIPTS } from './scripts/index.js';
 import type { ExpiredHook, SweeperOptions, SweepResult } from './sweeper.js';
-import { sweepOnce } from './sweeper.js';
+import { outboxTtlMs, sweepOnce } from './sweeper.js';
 
 /** Options of {@link createActiveRunStore}. */
 export interface ActiveRunStoreOptions<TData = unknown> {
@@ -90,8 +90,9 @@ export interface ActiveRunStoreOptions<TData = unknown> {
    */
   durableWrites?: { replicas: number; timeoutMs?: number };
   /**
-   * Called once per run the sweeper expires (its lease lapsed), so the app can mark it failed.
-   * A hook that throws is retried after `sweeper.reclaimMs`.
+   * Called once per run the sweeper expires (its lease lapsed), so the app can mark it failed,
+   * with the delivery's attempt number, a redelivery flag and a claim token to deduplicate by.
+   * A hook that throws is retried after `sweeper.reclaimMs`, up to `sweeper.maxAttempts` times.
    */
   onExpired?: ExpiredHook<TData>;
   /** Sweeper settings (lock, batch size, re-delivery); see `sweep` and `startSweeper`. */
@@ -258,6 +259,9 @@ export interface ActiveRunStore<TData = unknown> {
 }
 
 type Reply = (string | number)[];
+
+/** How long `close()` waits for Redis to answer QUIT before it drops the connection. */
+const CLOSE_QUIT_TIMEOUT_MS = 1_000;
 type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
 
 class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
@@ -276,6 +280,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
   private readonly warnScopeSize: number;
   private readonly onExpired: ExpiredHook<TData> | undefined;
   private readonly sweeperOptions: Required<SweeperOptions>;
+  private readonly outboxTtlMs: number;
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweepInFlight: Promise<unknown> | undefined;
   private sweeperRunning = false;
@@ -322,7 +327,9 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
       lockMs: parsed.sweeper?.lockMs ?? 30_000,
       batchSize: parsed.sweeper?.batchSize ?? 200,
       reclaimMs: parsed.sweeper?.reclaimMs ?? 60_000,
+      maxAttempts: parsed.sweeper?.maxAttempts ?? 10,
     };
+    this.outboxTtlMs = outboxTtlMs(this.sweeperOptions);
     this.publishMode = parsed.publishEvents ? (this.redis.isCluster ? '2' : '1') : '0';
     for (const def of Object.values(SCRIPTS)) {
       if (typeof (this.redis as unknown as Record<string, unknown>)[def.command] !== 'function') {
@@ -339,13 +346,14 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
     const keys = this.keys(scope);
     const parsed = parseInput(enqueueInputSchema, input, 'input');
     const id = parseRunId(parsed.id);
-    const reply = (await this.call(SCRIPTS.enqueue, 'enqueue', true, writeKeys(keys), [
+    const reply = (await this.call(SCRIPTS.enqueue, 'enqueue', true, outboxKeys(keys), [
       ...this.leaseArgs(keys, id, parsed.leaseMs),
       parsed.queuedAt ?? '',
       parsed.source ?? '',
       this.captionJson(parsed.caption),
       this.dataJson(parsed.data),
       MAX_SOURCES_PER_SCOPE,
+      this.outboxTtlMs,
     ])) as Reply;
     if (Number(reply[2]) === 1 && Number(reply[3]) === this.warnScopeSize + 1) {
       this.logger.warn?.(
@@ -408,7 +416,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
       SCRIPTS.get,
       'get',
       false,
-      [keys.runs],
+      [keys.runs, keys.meta],
       [runId],
     )) as Reply | null;
     return reply ? decodeRun<TData>(runId, String(reply[0])) : null;
@@ -526,6 +534,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
         publishMode: this.publishMode,
         onExpired: this.onExpired,
         logger: this.logger,
+        outboxTtlMs: this.outboxTtlMs,
       },
       this.sweeperOptions,
     );
@@ -580,7 +589,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
       SCRIPTS.counts,
       detail ? 'stats' : 'counts',
       false,
-      [keys.lease, keys.meta, keys.index, keys.runs],
+      [keys.lease, keys.meta, keys.index],
       [keys.tag, detail ? '1' : '0'],
     )) as Reply;
     const queued = Number(reply[0]);
@@ -635,11 +644,20 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
     await this.stopSweeper();
     await this.hub?.close();
     if (this.ownsClient && this.redis.status !== 'end') {
-      try {
-        await this.redis.quit();
-      } catch {
-        // already disconnected: nothing left to close
+      // QUIT only a connected client, and for a bounded time: to a client that is down, ioredis
+      // would queue it until commandTimeout and keep reconnecting after. disconnect() then ends
+      // the socket and any reconnect loop, so the process can exit whatever Redis does.
+      if (this.redis.status === 'ready') {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          this.redis.quit().catch(() => {}),
+          new Promise((resolve) => {
+            timer = setTimeout(resolve, CLOSE_QUIT_TIMEOUT_MS);
+          }),
+        ]);
+        clearTimeout(timer);
       }
+      this.redis.disconnect();
     }
   }
 
@@ -827,10 +845,6 @@ function countCharacters(text: string): number {
   let n = 0;
   for (const _ of text) n++;
   return n;
-}
-
-function writeKeys(keys: ScopeKeys): string[] {
-  return [keys.runs, keys.index, keys.bySource, keys.lease, keys.meta, keys.registry];
 }
 
 /** Refuses clients the scripts cannot work with, saying why. */

@@ -3,9 +3,10 @@ import type { ActiveRun } from './codec.js';
 import { decodeRun } from './codec.js';
 import { fromRedisError } from './errors.js';
 import type { ParsedScope, ScopeKeys } from './keys.js';
-import { registryKey, scopeFromTag, scopeKeys } from './keys.js';
+import { outboxKeys, registryKey, scopeFromTag, scopeKeys } from './keys.js';
 import type { ActiveRunsLogger } from './logger.js';
 import type { RedisLike } from './schemas.js';
+import type { ScriptDefinition } from './scripts/index.js';
 import { SCRIPTS } from './scripts/index.js';
 
 /** What one sweep pass did. */
@@ -14,29 +15,48 @@ export interface SweepResult {
   ran: boolean;
   /** Lapsed runs removed and reported in this pass. */
   expired: number;
-  /** Reports handed out again because an earlier sweeper never acknowledged them. */
+  /** Reports handed out again because an earlier delivery was not acknowledged. */
   redelivered: number;
   /** Reports whose hook threw: they stay in the outbox and are retried after `reclaimMs`. */
   failedReports: number;
+  /** Reports dropped after `maxAttempts` deliveries (each logged as a dead letter). */
+  deadLetters: number;
   /** Scopes whose registry entry was due and that were visited. */
   scopesVisited: number;
+  /** True when the pass stopped early because it could not renew its lock. */
+  lockLost: boolean;
   /** Longest single sweep script call, measured round trip (ms). */
   longestCallMs: number;
   /** Whole pass (ms). */
   durationMs: number;
 }
 
-/** Hook called once per expired run, so the app can mark it failed. */
+/** How a report reaches the hook: which delivery it is, and a key to deduplicate it. */
+export interface ExpiredReport {
+  /** 1 on the first delivery, then +1 each time the report is handed out again. */
+  attempt: number;
+  /** True when this report was handed out before (a hook threw, or a sweeper died holding it). */
+  redelivery: boolean;
+  /**
+   * Identifies this report (one lapse of one run), the same on every delivery: an idempotency key
+   * for the hook (`<workspaceId>:<projectId>:<runId>:<leaseExpiresAt>`).
+   */
+  claimToken: string;
+}
+
+/** Hook called once per expired run (again if it throws), so the app can mark it failed. */
 export type ExpiredHook<TData> = (
   run: ActiveRun<TData>,
   scope: ParsedScope,
+  report: ExpiredReport,
 ) => void | Promise<void>;
 
 /** Settings of the sweeper. */
 export interface SweeperOptions {
   /**
    * How long the sweep lock is held before another instance may take over (a sweeper that died
-   * mid-pass). Renewed while a pass runs.
+   * mid-pass). Renewed every `lockMs / 3` while a pass runs, hooks included; a pass that cannot
+   * renew it stops.
    * @default 30_000
    */
   lockMs?: number;
@@ -46,11 +66,16 @@ export interface SweeperOptions {
    */
   batchSize?: number;
   /**
-   * A claimed report not acknowledged within this time (the sweeper died, or the hook threw) is
-   * handed out again.
+   * A report not acknowledged within this time after its delivery (the hook threw, or the
+   * sweeper died) is handed out again.
    * @default 60_000
    */
   reclaimMs?: number;
+  /**
+   * Deliveries of one report before it is dropped and logged (`logger.error`) as a dead letter.
+   * @default 10
+   */
+  maxAttempts?: number;
 }
 
 /** What the sweeper needs from the store. */
@@ -60,22 +85,23 @@ export interface SweeperContext<TData> {
   publishMode: string;
   onExpired: ExpiredHook<TData> | undefined;
   logger: ActiveRunsLogger;
+  /** How long an outbox lives after its last write (ms). */
+  outboxTtlMs: number;
 }
 
 const SLOTS = 16_384;
 const SLOT_CHUNK = 1_024;
 const DUE_PER_SLOT = 100;
-const OUTBOX_TTL_MS = 24 * 3_600_000;
+const DAY_MS = 24 * 3_600_000;
 
-// Acknowledges reports; a scope left with no runs and no pending report leaves the registry.
-// KEYS: 1 runs, 2 registry, 3 outbox, 4 meta; ARGV: 1 tag, 2.. ids
-const ACK_REPORTS = `#!lua
-redis.call('HDEL', KEYS[3], unpack(ARGV, 2))
-if redis.call('EXISTS', KEYS[3]) == 0 and redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  redis.call('HDEL', KEYS[4], 'lb')
-end
-return 1`;
+/**
+ * How long a scope's outbox lives after its last write: a day, or long enough for every attempt
+ * of a report if that is longer. The slot registry lives at least as long, so a pending report
+ * keeps its scope visitable after the scope's own keys expired.
+ */
+export function outboxTtlMs(options: Required<SweeperOptions>): number {
+  return Math.max(DAY_MS, options.reclaimMs * (options.maxAttempts + 1));
+}
 
 // Due scopes of many slot registries in one call, so a pass costs a handful of calls instead of
 // 16384. The registries of one node's slots go together: the first is declared (it routes the
@@ -93,15 +119,7 @@ collect(KEYS[1])
 for i = 3, #ARGV do collect(ARGV[i]) end
 return out`;
 
-const RELEASE_LOCK = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`;
-const RENEW_LOCK = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0`;
-
 type Client = RedisLike & {
-  set(key: string, value: string, px: 'PX', ms: number, nx: 'NX'): Promise<string | null>;
   eval(script: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
   time(): Promise<[string, string]>;
   zrangebyscore(
@@ -114,10 +132,83 @@ type Client = RedisLike & {
   ): Promise<string[]>;
 };
 
+/** Calls a registered script. */
+function run(
+  client: Client,
+  def: ScriptDefinition,
+  keys: string[],
+  args: (string | number)[],
+): Promise<unknown> {
+  const fn = (client as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[
+    def.command
+  ]!;
+  return fn.call(client, ...keys, ...args);
+}
+
+/** The sweep lock while a pass holds it. */
+interface HeldLock {
+  /** The lock may be someone else's now: the pass must stop handing out reports. */
+  readonly lost: boolean;
+  /** Stops renewing (the pass is over). */
+  stop(): void;
+}
+
 /**
- * One sweep pass. At most one pass runs at a time across every instance (a `SET NX PX` lock with
- * a random token, renewed while the pass runs, released only by its owner). Scopes come from the
- * per-slot registries that the write scripts keep (never SCAN: on a cluster it sees one node).
+ * Renews the lock every `lockMs / 3` on a timer, so it is held however long the hooks take. The
+ * lock counts as lost when Redis says it is someone else's, or when no renewal was sent
+ * successfully for `lockMs` (it may have lapsed meanwhile, e.g. while the process was frozen).
+ */
+function holdLock(
+  client: Client,
+  key: string,
+  token: string,
+  lockMs: number,
+  ctx: SweeperContext<unknown>,
+): HeldLock {
+  let lost = false;
+  let renewedAt = performance.now();
+  let inFlight = false;
+  const lose = (reason: string) => {
+    if (lost) return;
+    lost = true;
+    ctx.logger.warn?.(
+      { prefix: ctx.prefix, reason },
+      'active-runs: sweep lock lost mid-pass; stopping (undelivered reports are handed out again later)',
+    );
+  };
+  const timer = setInterval(
+    async () => {
+      if (lost || inFlight) return;
+      inFlight = true;
+      const sentAt = performance.now();
+      try {
+        if (Number(await run(client, SCRIPTS.renew, [key], [token, lockMs])) === 1) {
+          renewedAt = sentAt;
+        } else {
+          lose('the lock lapsed and another instance holds it');
+        }
+      } catch {
+        // Redis unreachable for a moment: the lock is kept until it may have lapsed
+      } finally {
+        inFlight = false;
+      }
+    },
+    Math.max(10, Math.floor(lockMs / 3)),
+  );
+  timer.unref();
+  return {
+    get lost() {
+      if (!lost && performance.now() - renewedAt >= lockMs) lose('not renewed within lockMs');
+      return lost;
+    },
+    stop: () => clearInterval(timer),
+  };
+}
+
+/**
+ * One sweep pass. At most one pass runs at a time across every instance (a lock with a random
+ * token, renewed on a timer while the pass runs, released only by its owner). Scopes come from
+ * the per-slot registries that the write scripts keep (never SCAN: on a cluster it sees one node).
  */
 export async function sweepOnce<TData>(
   ctx: SweeperContext<TData>,
@@ -130,14 +221,16 @@ export async function sweepOnce<TData>(
     expired: 0,
     redelivered: 0,
     failedReports: 0,
+    deadLetters: 0,
     scopesVisited: 0,
+    lockLost: false,
     longestCallMs: 0,
     durationMs: 0,
   };
   const lockKey = `${ctx.prefix}:sweeper:lock`;
   const token = randomBytes(12).toString('hex');
   try {
-    if ((await client.set(lockKey, token, 'PX', options.lockMs, 'NX')) !== 'OK') {
+    if (Number(await run(client, SCRIPTS.lock, [lockKey], [token, options.lockMs])) !== 1) {
       result.durationMs = performance.now() - started;
       return result;
     }
@@ -145,31 +238,24 @@ export async function sweepOnce<TData>(
     throw fromRedisError(error, 'sweep', true);
   }
   result.ran = true;
-  let lockRenewedAt = performance.now();
+  const lock = holdLock(client, lockKey, token, options.lockMs, ctx as SweeperContext<unknown>);
   try {
     const [seconds, micros] = await client.time();
     const nowMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
     for (const slots of slotChunks(client)) {
-      if (performance.now() - lockRenewedAt > options.lockMs / 3) {
-        const renewed = await client.eval(RENEW_LOCK, 1, lockKey, token, options.lockMs);
-        if (renewed !== 1) {
-          ctx.logger.warn?.(
-            { prefix: ctx.prefix },
-            'active-runs: sweep lock lost mid-pass; stopping',
-          );
-          break;
-        }
-        lockRenewedAt = performance.now();
-      }
+      if (lock.lost) break;
       for (const tag of await dueScopes(client, ctx.prefix, slots, nowMs)) {
+        if (lock.lost) break;
         result.scopesVisited++;
-        await sweepScope(ctx, options, tag, result);
+        await sweepScope(ctx, options, tag, token, lock, result);
       }
     }
   } catch (error) {
     throw fromRedisError(error, 'sweep', true);
   } finally {
-    await client.eval(RELEASE_LOCK, 1, lockKey, token).catch(() => {});
+    lock.stop();
+    result.lockLost = lock.lost;
+    await run(client, SCRIPTS.release, [lockKey], [token]).catch(() => {});
     result.durationMs = performance.now() - started;
   }
   return result;
@@ -215,69 +301,93 @@ async function dueScopes(
   }
 }
 
+/** Hands out the due reports of one scope to the hook, batch by batch, and settles each. */
 async function sweepScope<TData>(
   ctx: SweeperContext<TData>,
   options: Required<SweeperOptions>,
   tag: string,
+  token: string,
+  lock: HeldLock,
   result: SweepResult,
 ): Promise<void> {
   const client = ctx.redis as Client;
   const scope = scopeFromTag(tag);
   const keys: ScopeKeys = scopeKeys(ctx.prefix, scope);
-  const call = (
-    client as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>
-  )[SCRIPTS.sweep.command]!;
-  for (let rounds = 0; rounds < 1_000; rounds++) {
+  for (let rounds = 0; rounds < 1_000 && !lock.lost; rounds++) {
     const t0 = performance.now();
-    const reply = (await call.call(
-      client,
-      keys.runs,
-      keys.index,
-      keys.bySource,
-      keys.lease,
-      keys.meta,
-      keys.registry,
-      keys.expired,
+    const reply = (await run(client, SCRIPTS.sweep, outboxKeys(keys), [
       tag,
       options.batchSize,
       options.reclaimMs,
       keys.events,
       ctx.publishMode,
-      OUTBOX_TTL_MS,
-    )) as (string | number)[];
+      ctx.outboxTtlMs,
+      token,
+      options.maxAttempts,
+    ])) as (string | number)[];
     result.longestCallMs = Math.max(result.longestCallMs, performance.now() - t0);
-    const acked: string[] = [];
-    for (let i = 1; i < reply.length; i += 3) {
-      const id = String(reply[i]);
-      const entry = String(reply[i + 1]);
-      const redelivery = Number(reply[i + 2]) === 1;
-      const nl = entry.indexOf('\n');
-      const run = decodeRun<TData>(id, entry.slice(nl + 1));
-      if (redelivery) result.redelivered++;
+    const settled: string[] = [];
+    for (let i = 1; i < reply.length; i += 4) {
+      const report = String(reply[i]);
+      const attempt = Number(reply[i + 1]);
+      const kind = Number(reply[i + 2]);
+      const entry = String(reply[i + 3]);
+      const run = decodeRun<TData>(
+        report.slice(0, report.lastIndexOf(':')),
+        entry.slice(entry.indexOf('\n') + 1),
+      );
+      const claimToken = `${tag}:${report}`;
+      if (kind === 2) {
+        deadLetter(ctx, scope, run, attempt, claimToken, undefined);
+        result.deadLetters++;
+        continue;
+      }
+      // a pass that may have lost its lock hands out nothing more: whoever holds the lock now
+      // gets these reports again after reclaimMs
+      if (lock.lost) continue;
+      if (kind === 1) result.redelivered++;
       else result.expired++;
       try {
-        await ctx.onExpired?.(run, scope);
-        acked.push(id);
+        await ctx.onExpired?.(run, scope, { attempt, redelivery: kind === 1, claimToken });
+        settled.push(report, '1');
       } catch (error) {
         result.failedReports++;
-        ctx.logger.warn?.(
-          { err: error, scope, id, retryInMs: options.reclaimMs },
-          'active-runs: onExpired hook threw; the report will be handed out again',
-        );
+        if (attempt >= options.maxAttempts) {
+          deadLetter(ctx, scope, run, attempt, claimToken, error);
+          result.deadLetters++;
+          settled.push(report, '1');
+        } else {
+          settled.push(report, '0');
+          ctx.logger.warn?.(
+            { err: error, scope, id: run.id, attempt, retryInMs: options.reclaimMs },
+            'active-runs: onExpired hook threw; the report will be handed out again',
+          );
+        }
       }
     }
-    if (acked.length > 0) {
-      await client.eval(
-        ACK_REPORTS,
-        4,
-        keys.runs,
-        keys.registry,
-        keys.expired,
-        keys.meta,
-        tag,
-        ...acked,
+    if (settled.length > 0) {
+      await run(
+        client,
+        SCRIPTS.settle,
+        [keys.runs, keys.registry, keys.expired, keys.meta, keys.expiredDue],
+        [tag, token, options.reclaimMs, ...settled],
       );
     }
     if (Number(reply[0]) !== 1) return;
   }
+}
+
+/** Logs a report dropped after its last attempt, with everything needed to handle it by hand. */
+function deadLetter<TData>(
+  ctx: SweeperContext<TData>,
+  scope: ParsedScope,
+  run: ActiveRun<TData>,
+  attempts: number,
+  claimToken: string,
+  error: unknown,
+): void {
+  ctx.logger.error?.(
+    { err: error, scope, id: run.id, run, attempts, claimToken },
+    `active-runs: dropped the expired-run report of ${run.id} after ${attempts} attempt(s) (dead letter): onExpired never acknowledged it`,
+  );
 }

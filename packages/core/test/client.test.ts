@@ -1,15 +1,15 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import type { RedisServerHandle } from '@active-runs/test-utils';
 import { connect, keysUnder, startRedisServer, uniquePrefix } from '@active-runs/test-utils';
 import { Cluster, Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LAYOUT_VERSION } from '../src/constants.js';
 import type { ActiveRunStore, RedisLike } from '../src/index.js';
 import { createActiveRunStore, scopeKeys } from '../src/index.js';
 import { parseScope } from '../src/keys.js';
 import { SCRIPTS } from '../src/scripts/index.js';
 import { expectFailure } from './expect-failure.js';
-import { useStoreHarness } from './harness.js';
+import { sleep, useStoreHarness, useThrowawayRedis } from './harness.js';
 
 const h = useStoreHarness();
 const scope = { workspaceId: 'w1', projectId: 'p1' };
@@ -27,6 +27,26 @@ async function ended(client: Redis): Promise<string> {
   ]);
 }
 
+/**
+ * A process that creates a store from a URL (argv: url, prefix), enqueues, then waits for a line on
+ * stdin (the server is stopped meanwhile); then, with a call still waiting for Redis, it closes
+ * the store and leaves: no process.exit().
+ */
+const CLOSE_WHILE_DOWN = `
+import { createActiveRunStore } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)};
+const [url, prefix] = process.argv.slice(1);
+const store = createActiveRunStore({ redis: url, prefix, commandTimeoutMs: 1000 });
+store.redis.on('error', () => {});
+await store.enqueue({ workspaceId: 'w', projectId: 'p' }, { id: 'a' });
+console.log('enqueued');
+process.stdin.once('data', async () => {
+  process.stdin.pause();
+  store.get({ workspaceId: 'w', projectId: 'p' }, 'a').catch(() => {});
+  await store.close();
+  console.log('closed');
+});
+`;
+
 const asRedisLike = (client: Redis | Cluster) => client as unknown as RedisLike;
 const sha1 = (text: string) => createHash('sha1').update(text).digest('hex');
 
@@ -35,20 +55,11 @@ const sha1 = (text: string) => createHash('sha1').update(text).digest('hex');
 // redis-server, so it runs once (in the standalone project), whatever the project's topology.
 
 describe.skipIf(h.topology === 'cluster')('on a throwaway redis-server', () => {
-  let server: RedisServerHandle;
-  let admin: Redis;
-  beforeAll(async () => {
-    server = await startRedisServer();
-    admin = connect(server.url);
-  });
-  afterAll(async () => {
-    admin?.disconnect();
-    await server?.stop();
-  });
+  const throwaway = useThrowawayRedis();
 
   /** Every method of a closed store fails with a clear error and writes nothing. */
   async function expectClosed(store: ActiveRunStore<unknown>) {
-    const before = await keysUnder(admin, store.prefix);
+    const before = await keysUnder(throwaway.admin, store.prefix);
     const calls: (() => unknown)[] = [
       () => store.enqueue(scope, { id: 'after-close' }),
       () => store.start(scope, 'a'),
@@ -65,12 +76,12 @@ describe.skipIf(h.topology === 'cluster')('on a throwaway redis-server', () => {
       const error = await expectFailure(call, 'REDIS_UNAVAILABLE', 'closed', 'create a new one');
       expect(error).toBeInstanceOf(Error);
     }
-    expect(await keysUnder(admin, store.prefix)).toEqual(before);
+    expect(await keysUnder(throwaway.admin, store.prefix)).toEqual(before);
   }
 
   describe('ownership and close()', () => {
     it('a store created from a URL quits its own client on close(); close() twice is fine', async () => {
-      const store = createActiveRunStore({ redis: server.url, prefix: uniquePrefix('url') });
+      const store = createActiveRunStore({ redis: throwaway.url, prefix: uniquePrefix('url') });
       await store.enqueue(scope, { id: 'a' });
       const client = store.redis as unknown as Redis;
       expect(client.status).toBe('ready');
@@ -79,12 +90,12 @@ describe.skipIf(h.topology === 'cluster')('on a throwaway redis-server', () => {
       await expect(store.close()).resolves.toBeUndefined();
       await expectClosed(store);
       // the run is still in Redis: closing a store deletes nothing
-      expect(await admin.hlen(scopeKeys(store.prefix, parseScope(scope)).runs)).toBe(1);
+      expect(await throwaway.admin.hlen(scopeKeys(store.prefix, parseScope(scope)).runs)).toBe(1);
     });
 
     it('a store created from a URL with closeClient: false leaves its client open', async () => {
       const store = createActiveRunStore({
-        redis: server.url,
+        redis: throwaway.url,
         closeClient: false,
         prefix: uniquePrefix('url'),
       });
@@ -100,7 +111,7 @@ describe.skipIf(h.topology === 'cluster')('on a throwaway redis-server', () => {
     });
 
     it('a client passed in is not closed by close(); the store is; other stores keep working', async () => {
-      const client = connect(server.url);
+      const client = connect(throwaway.url);
       try {
         const first = createActiveRunStore({ redis: client, prefix: uniquePrefix('own') });
         const second = createActiveRunStore({ redis: client, prefix: uniquePrefix('own') });
@@ -121,7 +132,7 @@ describe.skipIf(h.topology === 'cluster')('on a throwaway redis-server', () => {
     });
 
     it('a client passed in with closeClient: true is quit by close()', async () => {
-      const client = connect(server.url);
+      const client = connect(throwaway.url);
       const store = createActiveRunStore({
         redis: client,
         closeClient: true,
@@ -135,7 +146,7 @@ describe.skipIf(h.topology === 'cluster')('on a throwaway redis-server', () => {
     });
 
     it('close() of a store whose client was already quit by the app resolves', async () => {
-      const client = connect(server.url);
+      const client = connect(throwaway.url);
       const store = createActiveRunStore({
         redis: client,
         closeClient: true,
@@ -146,8 +157,35 @@ describe.skipIf(h.topology === 'cluster')('on a throwaway redis-server', () => {
       await expect(store.close()).resolves.toBeUndefined();
     });
 
+    it('close() of a store that created its client lets the process exit while Redis is down', async () => {
+      const own = await startRedisServer();
+      // a separate process using the built package: it must exit by itself after close()
+      const child = spawn(
+        process.execPath,
+        ['--input-type=module', '-e', CLOSE_WHILE_DOWN, own.url, uniquePrefix('down')],
+        { stdio: ['pipe', 'pipe', 'inherit'] },
+      );
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      let output = '';
+      child.stdout.on('data', (chunk) => {
+        output += String(chunk);
+      });
+      try {
+        for (let i = 0; i < 500 && !output.includes('enqueued'); i++) await sleep(10);
+        expect(output).toContain('enqueued');
+        await own.stop();
+        child.stdin.end('go\n');
+        const code = await Promise.race([exited, sleep(8_000).then(() => 'still running')]);
+        expect(code, output).toBe(0);
+        expect(output).toContain('closed');
+      } finally {
+        child.kill('SIGKILL');
+        await own.stop();
+      }
+    });
+
     it('startSweeper after close() fails with a clear error instead of starting a timer', async () => {
-      const store = createActiveRunStore({ redis: server.url, prefix: uniquePrefix('url') });
+      const store = createActiveRunStore({ redis: throwaway.url, prefix: uniquePrefix('url') });
       await store.close();
       try {
         await expectFailure(
@@ -163,16 +201,16 @@ describe.skipIf(h.topology === 'cluster')('on a throwaway redis-server', () => {
 
   describe('scripts survive SCRIPT FLUSH and are read-only where declared', () => {
     it('after SCRIPT FLUSH every operation still works (ioredis falls back to EVAL)', async () => {
-      const store = createActiveRunStore({ redis: server.url, prefix: uniquePrefix('flush') });
+      const store = createActiveRunStore({ redis: throwaway.url, prefix: uniquePrefix('flush') });
       try {
         await store.enqueue(scope, { id: 'a', source: 'api' });
         await store.start(scope, 'a');
         expect((await store.list(scope)).total).toBe(1);
         await store.counts(scope);
-        expect(await admin.script('EXISTS', sha1(SCRIPTS.enqueue.lua))).toEqual([1]);
+        expect(await throwaway.admin.script('EXISTS', sha1(SCRIPTS.enqueue.lua))).toEqual([1]);
 
-        expect(await admin.script('FLUSH')).toBe('OK');
-        expect(await admin.script('EXISTS', sha1(SCRIPTS.enqueue.lua))).toEqual([0]);
+        expect(await throwaway.admin.script('FLUSH')).toBe('OK');
+        expect(await throwaway.admin.script('EXISTS', sha1(SCRIPTS.enqueue.lua))).toEqual([0]);
 
         await store.enqueue(scope, { id: 'b', source: 'api', data: { n: 1 } });
         await store.start(scope, 'b');
@@ -188,7 +226,7 @@ describe.skipIf(h.topology === 'cluster')('on a throwaway redis-server', () => {
         expect((await store.stats(scope)).total).toBe(2);
         expect(await store.end(scope, 'a')).toMatchObject({ id: 'a' });
         expect(await store.sweep()).toMatchObject({ ran: true });
-        expect(await admin.script('EXISTS', sha1(SCRIPTS.enqueue.lua))).toEqual([1]);
+        expect(await throwaway.admin.script('EXISTS', sha1(SCRIPTS.enqueue.lua))).toEqual([1]);
       } finally {
         await store.close();
       }
@@ -196,7 +234,7 @@ describe.skipIf(h.topology === 'cluster')('on a throwaway redis-server', () => {
 
     it('a durable write in a pipeline also survives SCRIPT FLUSH', async () => {
       const store = createActiveRunStore({
-        redis: server.url,
+        redis: throwaway.url,
         prefix: uniquePrefix('flush'),
         durableWrites: { replicas: 1, timeoutMs: 10 },
       });
@@ -206,7 +244,7 @@ describe.skipIf(h.topology === 'cluster')('on a throwaway redis-server', () => {
           'TIMEOUT',
           'applied on the primary',
         );
-        await admin.script('FLUSH');
+        await throwaway.admin.script('FLUSH');
         // not INTERNAL/NOSCRIPT: the script is loaded again and the write applied
         await expectFailure(() => store.start(scope, 'a'), 'TIMEOUT', 'applied on the primary');
         expect(await store.get(scope, 'a')).toMatchObject({ status: 'running' });
@@ -216,21 +254,21 @@ describe.skipIf(h.topology === 'cluster')('on a throwaway redis-server', () => {
     });
 
     it('read scripts run with EVAL_RO (no-writes); write scripts are refused by EVAL_RO', async () => {
-      const store = createActiveRunStore({ redis: server.url, prefix: uniquePrefix('ro') });
+      const store = createActiveRunStore({ redis: throwaway.url, prefix: uniquePrefix('ro') });
       try {
         await store.enqueue(scope, { id: 'a', source: 'api' });
         const k = scopeKeys(store.prefix, parseScope(scope));
         const write = [k.runs, k.index, k.bySource, k.lease, k.meta, k.registry];
-        const got = (await admin.call(
+        const got = (await throwaway.admin.call(
           'EVAL_RO',
           SCRIPTS.get.lua,
           2,
           k.runs,
-          k.lease,
+          k.meta,
           'a',
         )) as string[];
         expect(got[0]).toContain('\napi\n');
-        const page = (await admin.call(
+        const page = (await throwaway.admin.call(
           'EVAL_RO',
           SCRIPTS.list.lua,
           6,
@@ -245,22 +283,21 @@ describe.skipIf(h.topology === 'cluster')('on a throwaway redis-server', () => {
           1000,
         )) as unknown[];
         expect(page[0]).toBe(1);
-        const counts = (await admin.call(
+        const counts = (await throwaway.admin.call(
           'EVAL_RO',
           SCRIPTS.counts.lua,
-          4,
+          3,
           k.lease,
           k.meta,
-          k.registry,
           k.index,
           k.tag,
           '1',
         )) as unknown[];
         expect(counts[0]).toBe(1);
         for (const def of [SCRIPTS.enqueue, SCRIPTS.start, SCRIPTS.progress, SCRIPTS.end]) {
-          await expect(admin.call('EVAL_RO', def.lua, 6, ...write, k.tag, 'a')).rejects.toThrow(
-            /write flag|read-only|not allowed/i,
-          );
+          await expect(
+            throwaway.admin.call('EVAL_RO', def.lua, 6, ...write, k.tag, 'a'),
+          ).rejects.toThrow(/write flag|read-only|not allowed/i);
         }
       } finally {
         await store.close();
@@ -271,7 +308,7 @@ describe.skipIf(h.topology === 'cluster')('on a throwaway redis-server', () => {
   describe('durableWrites on a standalone server without replicas', () => {
     it('a write fails TIMEOUT "applied on the primary but not confirmed" and IS in Redis', async () => {
       const store = createActiveRunStore({
-        redis: server.url,
+        redis: throwaway.url,
         prefix: uniquePrefix('durable'),
         durableWrites: { replicas: 1, timeoutMs: 50 },
       });
@@ -438,6 +475,8 @@ describe('clients the store refuses', () => {
 
 describe('scripts: names, flags, sharing one client', () => {
   const READ_ONLY = ['counts', 'get', 'list'];
+  // what must work over maxmemory: ending runs, sweeping them, settling reports, the sweep lock
+  const FREES_MEMORY = ['end', 'sweep', 'settle', 'lock', 'renew', 'release'];
 
   it('command names are versioned and content-addressed', () => {
     const names = new Set<string>();
@@ -451,15 +490,18 @@ describe('scripts: names, flags, sharing one client', () => {
     expect(names.size).toBe(Object.keys(SCRIPTS).length);
   });
 
-  it('read scripts start with "#!lua flags=no-writes", write scripts with "#!lua"', () => {
+  it('read scripts start with "#!lua flags=no-writes", scripts that free memory declare allow-oom, other writes "#!lua"', () => {
     for (const [name, def] of Object.entries(SCRIPTS)) {
       const firstLine = def.lua.slice(0, def.lua.indexOf('\n'));
       if (READ_ONLY.includes(name)) {
         expect(firstLine, name).toBe('#!lua flags=no-writes');
         expect(def.readOnly, name).toBe(true);
+      } else if (FREES_MEMORY.includes(name)) {
+        expect(firstLine, name).toBe('#!lua flags=allow-oom');
+        expect(def.allowOom, name).toBe(true);
       } else {
         expect(firstLine, name).toBe('#!lua');
-        expect(def.readOnly, name).toBe(false);
+        expect([def.readOnly, def.allowOom], name).toEqual([false, false]);
       }
     }
   });

@@ -15,6 +15,7 @@ import type {
   RunChangeEvent,
   RunEvent,
   RunGapReason,
+  RunHeartbeatEvent,
   Scope,
 } from '../src/index.js';
 import { createActiveRunStore, isActiveRunsError, scopeKeys } from '../src/index.js';
@@ -116,13 +117,16 @@ async function startViewer(store: ActiveRunStore, scope: Scope) {
   const t0 = performance.now();
   const log: Received[] = [];
   let model = new Map<string, ActiveRun>();
-  let buffer: RunChangeEvent[] | null = null;
+  let buffer: (RunChangeEvent | RunHeartbeatEvent)[] | null = null;
   let dirty = false;
   let refetching: Promise<void> | undefined;
   let refetches = 0;
 
-  const apply = (e: RunChangeEvent) => {
-    if (e.type === 'ended' || e.type === 'expired') model.delete(e.id);
+  const apply = (e: RunChangeEvent | RunHeartbeatEvent) => {
+    if (e.type === 'heartbeat') {
+      const run = model.get(e.id);
+      if (run) model.set(e.id, { ...run, leaseExpiresAt: e.leaseExpiresAt });
+    } else if (e.type === 'ended' || e.type === 'expired') model.delete(e.id);
     else model.set(e.id, e.run as ActiveRun);
   };
   const refetchLoop = async () => {

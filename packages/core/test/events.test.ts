@@ -38,7 +38,8 @@ function recorder() {
     handler: (event: RunEvent) => {
       events.push(event);
     },
-    changes: () => events.filter((e): e is RunChangeEvent => e.type !== 'gap'),
+    changes: () =>
+      events.filter((e): e is RunChangeEvent => e.type !== 'gap' && e.type !== 'heartbeat'),
     gaps: () => events.filter((e): e is RunGapEvent => e.type === 'gap').map((e) => e.reason),
   };
 }
@@ -153,6 +154,8 @@ describe('RunEventHub', () => {
       { type: 'queued', scope, seq: 2, id: 'run-2', run: other },
       { type: 'started', scope, seq: 3, id: 'run-1', run: started },
       { type: 'progress', scope, seq: 4, id: 'run-1', run: progressed },
+      // a heartbeat: the new deadline only, outside the sequence (the seq of the change before it)
+      { type: 'heartbeat', scope, seq: 4, id: 'run-1', leaseExpiresAt: beat.leaseExpiresAt },
       { type: 'ended', scope, seq: 5, id: 'run-1', run: ended },
     ]);
   });

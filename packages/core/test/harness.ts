@@ -1,7 +1,14 @@
-import { connect, connectCluster, deletePrefix, uniquePrefix } from '@active-runs/test-utils';
+import type { RedisServerHandle } from '@active-runs/test-utils';
+import {
+  connect,
+  connectCluster,
+  deletePrefix,
+  startRedisServer,
+  uniquePrefix,
+} from '@active-runs/test-utils';
 import calculateSlot from 'cluster-key-slot';
 import { Cluster, type Redis } from 'ioredis';
-import { afterAll, afterEach, expect, inject } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, inject } from 'vitest';
 import type { ActiveRunStore, ActiveRunStoreOptions, Scope } from '../src/index.js';
 import { createActiveRunStore } from '../src/index.js';
 
@@ -109,3 +116,22 @@ export function useStoreHarness() {
 
 /** Resolves after `ms` milliseconds. */
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A throwaway redis-server for the tests of the enclosing describe block (started before them,
+ * stopped after), with an admin client on it: read `url` and `admin` inside the tests.
+ */
+export function useThrowawayRedis() {
+  const own = { url: '', admin: undefined as unknown as Redis };
+  let server: RedisServerHandle | undefined;
+  beforeAll(async () => {
+    server = await startRedisServer();
+    own.url = server.url;
+    own.admin = connect(server.url);
+  });
+  afterAll(async () => {
+    own.admin?.disconnect();
+    await server?.stop();
+  });
+  return own;
+}

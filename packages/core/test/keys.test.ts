@@ -42,6 +42,7 @@ function keyList(keys: ScopeKeys): [string, string][] {
     ['registry', keys.registry],
     ['events', keys.events],
     ['expired', keys.expired],
+    ['expiredDue', keys.expiredDue],
   ];
 }
 /** The keys that belong to one scope alone (the registry is shared by the scopes of a slot). */
@@ -84,6 +85,7 @@ describe('every key of a scope is in one cluster slot', () => {
       registry: `app:{${slotTag(slot)}}:scopes`,
       events: 'app:{7:p-1}:events',
       expired: 'app:{7:p-1}:expired',
+      expiredDue: 'app:{7:p-1}:expired-due',
     });
   });
 
@@ -307,6 +309,7 @@ describe('keys a real store writes', () => {
     const lock = `${store.prefix}:sweeper:lock`;
     const scopeKeysSeen = seen[0]!.filter((k) => k !== lock);
     expect(scopeKeysSeen).toContain(keys.expired);
+    expect(scopeKeysSeen).toContain(keys.expiredDue);
     const documented = [...ownKeys(keys), keys.registry];
     for (const key of scopeKeysSeen) {
       expect(documented, key).toContain(key);
@@ -314,5 +317,6 @@ describe('keys a real store writes', () => {
     }
     // acknowledged: the outbox is gone
     expect(await keysUnder(h.client, store.prefix)).not.toContain(keys.expired);
+    expect(await keysUnder(h.client, store.prefix)).not.toContain(keys.expiredDue);
   });
 });

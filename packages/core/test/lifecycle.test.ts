@@ -145,7 +145,6 @@ describe('run lifecycle', () => {
     expect(await codeOf(store.heartbeat(scope, 'old'))).toBe('NOT_FOUND');
     expect(await codeOf(store.progress(scope, 'old', { caption: 'x' }))).toBe('NOT_FOUND');
     expect(await codeOf(store.end(scope, 'old'))).toBe('NOT_FOUND');
-    expect(await codeOf(store.enqueue(scope, { id: 'old', source: 'api' }))).toBe('CONFLICT');
     expect(await store.get(scope, 'old')).toBeNull();
   });
 
@@ -215,5 +214,97 @@ describe('run lifecycle', () => {
     expect((await store.list(b)).items.map((r) => r.caption)).toEqual(['b']);
     // integer and string forms are the same scope
     expect((await store.get({ workspaceId: '2', projectId: '1' }, 'same'))?.caption).toBe('b');
+  });
+});
+
+describe('re-sent and reused ids', () => {
+  it('an enqueue re-sent after progress changed caption and data returns the active run', async () => {
+    const store = h.store();
+    const original = { id: 'resent', source: 'api', caption: 'queued', data: { step: 0 } };
+    await store.enqueue(scope, original);
+    await store.start(scope, 'resent');
+    const progressed = await store.progress(scope, 'resent', {
+      caption: 'step 1',
+      data: { step: 1 },
+    });
+    // the same request as the first one (ioredis re-sends it after a reconnect): not a CONFLICT
+    expect(await store.enqueue(scope, original)).toEqual(progressed);
+    expect(await store.enqueue(scope, { ...original, data: { step: 0 } })).toEqual(progressed);
+    // after more progress, and after clearing both, the original still matches
+    await store.progress(scope, 'resent', { caption: null, data: null });
+    expect(await store.enqueue(scope, original)).toMatchObject({ caption: null, data: null });
+    // anything else is still a different payload
+    for (const other of [
+      { ...original, caption: 'step 1', data: { step: 1 } },
+      { ...original, data: { step: 2 } },
+      { ...original, caption: 'other' },
+      { ...original, source: 'web' },
+      { id: 'resent' },
+    ]) {
+      expect(await codeOf(store.enqueue(scope, other)), JSON.stringify(other)).toBe('CONFLICT');
+    }
+    expect(await store.counts(scope)).toMatchObject({ total: 1, byStatus: { running: 1 } });
+  });
+
+  it('a lapsed id can be enqueued again at once; the lapsed run is still reported once', async () => {
+    const reports: { id: string; caption: string | null; status: string }[] = [];
+    const store = h.store({
+      leaseMs: 150,
+      onExpired: (run) =>
+        void reports.push({ id: run.id, caption: run.caption, status: run.status }),
+    });
+    await store.enqueue(scope, { id: 'again', source: 'api', caption: 'first' });
+    await store.start(scope, 'again');
+    await store.enqueue(scope, { id: 'other', leaseMs: 60_000 });
+    await sleep(250);
+    const second = await store.enqueue(scope, {
+      id: 'again',
+      source: 'web',
+      caption: 'second',
+      leaseMs: 60_000,
+    });
+    expect(second).toMatchObject({
+      id: 'again',
+      status: 'queued',
+      source: 'web',
+      caption: 'second',
+    });
+    expect(await store.get(scope, 'again')).toEqual(second);
+    expect(await store.counts(scope)).toEqual({
+      total: 2,
+      byStatus: { queued: 2, running: 0 },
+      bySource: { web: 1 },
+    });
+    expect((await store.list(scope)).items.map((r) => r.id).sort()).toEqual(['again', 'other']);
+    expect(await store.sweep()).toMatchObject({ ran: true, failedReports: 0 });
+    expect(reports).toEqual([{ id: 'again', caption: 'first', status: 'running' }]);
+    expect(await store.sweep()).toMatchObject({ expired: 0, redelivered: 0 });
+    expect(reports).toHaveLength(1);
+    expect(await store.get(scope, 'again')).toEqual(second);
+    const keys = scopeKeys(store.prefix, parseScope(scope));
+    expect(await h.client.hlen(keys.runs)).toBe(2);
+    expect(await h.client.zcard(keys.index)).toBe(2);
+    expect(await h.client.zcard(keys.lease)).toBe(2);
+    expect(await h.client.zcard(keys.bySource)).toBe(1);
+  });
+});
+
+describe('key expiry', () => {
+  it('keys outlive the latest lease by a real grace period, even after a heartbeat up to their expiry', async () => {
+    const store = h.store({ leaseMs: 1_000 });
+    await store.enqueue(scope, { id: 'edge', source: 'api' });
+    const keys = scopeKeys(store.prefix, parseScope(scope));
+    const scopeKeyNames = [keys.runs, keys.index, keys.bySource, keys.lease, keys.meta];
+    const [seconds, micros] = await h.client.time();
+    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    const expireAt = await h.client.pexpiretime(keys.runs);
+    // a lease that ends 10 ms before the keys would expire
+    const beat = await store.heartbeat(scope, 'edge', { leaseMs: expireAt - now - 10 });
+    expect(beat.leaseExpiresAt).toBeGreaterThan(now + 50_000);
+    for (const key of [...scopeKeyNames, keys.registry]) {
+      expect(await h.client.pexpiretime(key), key).toBeGreaterThanOrEqual(
+        beat.leaseExpiresAt + 30_000,
+      );
+    }
   });
 });

@@ -40,7 +40,10 @@ const FILTERS: Filter[] = [
 interface Model {
   /** Active runs per scope (index 0 or 1), exactly as the store must return them. */
   runs: [Map<string, ActiveRun>, Map<string, ActiveRun>];
+  /** Caption and data each active run was enqueued with: what a re-sent enqueue carries. */
+  enqueued: [Map<string, Payload>, Map<string, Payload>];
 }
+type Payload = Pick<ActiveRun, 'caption' | 'data'>;
 interface Real {
   store: ActiveRunStore;
   /** Per scope, two spellings of the same scope (integer and string parts where possible). */
@@ -151,10 +154,12 @@ const enqueueCmd = fc
           r.store.enqueue(r.scopes[s][form], { id, ...input }),
         );
         if (existing) {
+          // the same request as the enqueue that created the run (progress may have changed it)
+          const original = m.enqueued[s].get(id)!;
           const same =
             existing.source === (input.source ?? null) &&
-            existing.caption === (input.caption ?? null) &&
-            sameJson(existing.data, input.data) &&
+            original.caption === (input.caption ?? null) &&
+            sameJson(original.data, input.data) &&
             (input.queuedAt === undefined || input.queuedAt === existing.queuedAt);
           if (same) expect(expectOk(outcome)).toEqual(existing);
           else expect(outcome).toEqual({ ok: false, code: 'CONFLICT' });
@@ -176,6 +181,7 @@ const enqueueCmd = fc
         }
         expectLease(run, input.leaseMs ?? STORE_LEASE_MS, before, after);
         runs.set(id, run);
+        m.enqueued[s].set(id, { caption: run.caption, data: run.data });
       }),
   );
 
@@ -251,6 +257,7 @@ const progressCmd = fc
         });
         expectLease(run, input.leaseMs ?? STORE_LEASE_MS, before, after);
         runs.set(id, run);
+        m.enqueued[s].set(id, { caption: run.caption, data: run.data });
       }),
   );
 
@@ -285,6 +292,7 @@ const endCmd = fc.record({ s: scopeArb, form: formArb, id: idArb }).map(
       }
       expect(expectOk(outcome)).toEqual(existing);
       runs.delete(id);
+      m.enqueued[s].delete(id);
     }),
 );
 
@@ -386,7 +394,7 @@ describe('store against an in-memory model', () => {
               ],
             ],
           };
-          const model: Model = { runs: [new Map(), new Map()] };
+          const model: Model = { runs: [new Map(), new Map()], enqueued: [new Map(), new Map()] };
           await fc.asyncModelRun(() => ({ model, real }), cmds);
         },
       ),

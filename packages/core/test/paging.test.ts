@@ -6,6 +6,7 @@ import { parseScope } from '../src/keys.js';
 import { useStoreHarness } from './harness.js';
 import type { Filter } from './list-model.js';
 import { listOrder, matches } from './list-model.js';
+import { monitorCommands } from './monitor.js';
 
 const h = useStoreHarness();
 const scope: Scope = { workspaceId: 'w1', projectId: 'p1' };
@@ -473,5 +474,40 @@ describe('counts agree with a recount', () => {
       }
     }
     expect(nonEmpty).toBe(scopes.length);
+  });
+});
+
+describe('offset paging past lapsed runs', () => {
+  it('reads the values of the rows on the page only, not of every row it steps over', async () => {
+    const store = h.store({ leaseMs: 120_000 });
+    const data = { blob: 'x'.repeat(1_000) };
+    for (let i = 0; i < 2_000; i += 250) {
+      await Promise.all(
+        Array.from({ length: 250 }, (_, j) => store.enqueue(scope, { id: `r${i + j}`, data })),
+      );
+    }
+    // one run that lapses, newest of all: it sits at the top, ahead of every offset
+    await store.enqueue(scope, { id: 'lapsing', data, leaseMs: 100 });
+    await new Promise((r) => setTimeout(r, 200));
+    const expected = ids(await walk(store, scope, { limit: 500 })).slice(1_975, 2_000);
+    expect(expected).toHaveLength(25);
+
+    const runsKey = scopeKeys(store.prefix, parseScope(scope)).runs;
+    const monitor = await monitorCommands(
+      h.client,
+      (args) => String(args[0]).toLowerCase() === 'hmget' && args[1] === runsKey,
+    );
+    try {
+      const page = await store.list(scope, { page: 80, pageSize: 25 });
+      expect(ids(page.items)).toEqual(expected);
+      expect(page.total).toBe(2_000);
+      await monitor.flush(`${runsKey}:marker`);
+    } finally {
+      monitor.stop();
+    }
+    const valuesRead = monitor.seen.map((args) => args.length - 2);
+    // the script read 25 values, where it used to read all 2,000 rows it stepped over
+    expect(valuesRead.length).toBeGreaterThan(0);
+    expect(valuesRead.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(25);
   });
 });

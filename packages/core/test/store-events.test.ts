@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { RunEvent } from '../src/index.js';
-import { createActiveRunStore } from '../src/index.js';
+import type { RunChangeEvent, RunEvent } from '../src/index.js';
+import { createActiveRunStore, scopeKeys } from '../src/index.js';
+import { parseScope } from '../src/keys.js';
 import { sleep, useStoreHarness } from './harness.js';
+import { monitorCommands } from './monitor.js';
 
 const h = useStoreHarness();
 const scope = { workspaceId: 'ev', projectId: 1 };
@@ -11,8 +13,11 @@ async function until(predicate: () => boolean, what: string): Promise<void> {
   if (!predicate()) throw new Error(`timed out waiting for ${what}`);
 }
 
-const describeEvent = (e: RunEvent) =>
-  e.type === 'gap' ? `gap:${e.reason}` : `${e.type}:${e.id}:${e.run.status}`;
+const describeEvent = (e: RunEvent) => {
+  if (e.type === 'gap') return `gap:${e.reason}`;
+  if (e.type === 'heartbeat') return `heartbeat:${e.id}`;
+  return `${e.type}:${e.id}:${e.run.status}`;
+};
 
 describe('store.subscribe / store.events', () => {
   it('delivers every change of the scope, expired ones included, through the store', async () => {
@@ -23,22 +28,32 @@ describe('store.subscribe / store.events', () => {
     await store.enqueue(scope, { id: 'a', source: 'api' });
     await store.start(scope, 'a');
     await store.progress(scope, 'a', { caption: 'half' });
-    await store.heartbeat(scope, 'a'); // lease renewals are not changes viewers show
+    const beat = await store.heartbeat(scope, 'a');
     await store.end(scope, 'a');
     await store.enqueue(scope, { id: 'b', leaseMs: 100 });
     await sleep(150);
     await store.sweep();
-    await until(() => seen.length >= 7, 'seven notices');
+    await until(() => seen.length >= 8, 'eight notices');
     expect(seen.map(describeEvent)).toEqual([
       'gap:subscribed',
       'queued:a:queued',
       'started:a:running',
       'progress:a:running',
+      'heartbeat:a',
       'ended:a:running',
       'queued:b:queued',
       'expired:b:queued',
     ]);
-    const changes = seen.flatMap((e) => (e.type === 'gap' ? [] : [e]));
+    // a heartbeat carries the new lease deadline only, outside the sequence of changes
+    const progress = seen[3] as RunChangeEvent;
+    expect(seen[4]).toEqual({
+      type: 'heartbeat',
+      scope: { workspaceId: 'ev', projectId: '1' },
+      seq: progress.seq,
+      id: 'a',
+      leaseExpiresAt: beat.leaseExpiresAt,
+    });
+    const changes = seen.flatMap((e) => (e.type === 'gap' || e.type === 'heartbeat' ? [] : [e]));
     const seqs = changes.map((e) => e.seq);
     expect(seqs).toEqual(seqs.map((_, i) => seqs[0]! + i));
     expect(changes[2]).toMatchObject({
@@ -48,7 +63,7 @@ describe('store.subscribe / store.events', () => {
     await unsubscribe();
     await store.enqueue(scope, { id: 'c' });
     await sleep(100);
-    expect(seen).toHaveLength(7);
+    expect(seen).toHaveLength(8);
   });
 
   it('the async iterator yields changes and ends when the store closes', async () => {
@@ -84,5 +99,34 @@ describe('store.subscribe / store.events', () => {
       code: 'INVALID_ARGUMENT',
     });
     await silent.close();
+  });
+
+  it('publishes nothing while nobody listens on the node, and everything once someone does', async () => {
+    const store = h.store();
+    const channel = scopeKeys(store.prefix, parseScope(scope)).events;
+    const monitor = await monitorCommands(
+      h.client,
+      (args) => /^s?publish$/i.test(String(args[0])) && args[1] === channel,
+    );
+    try {
+      await store.enqueue(scope, { id: 'quiet', data: { big: 'x'.repeat(1_000) } });
+      await store.progress(scope, 'quiet', { data: { big: 'y'.repeat(1_000) } });
+      await store.heartbeat(scope, 'quiet');
+      await store.end(scope, 'quiet');
+      await monitor.flush(`${channel}:marker`);
+      expect(monitor.seen).toEqual([]);
+
+      const seen: string[] = [];
+      const unsubscribe = await store.subscribe(scope, (e) => void seen.push(describeEvent(e)));
+      await store.enqueue(scope, { id: 'loud' });
+      await store.heartbeat(scope, 'loud');
+      await until(() => seen.length >= 3, 'two events');
+      expect(seen).toEqual(['gap:subscribed', 'queued:loud:queued', 'heartbeat:loud']);
+      await monitor.flush(`${channel}:marker`);
+      expect(monitor.seen).toHaveLength(2);
+      await unsubscribe();
+    } finally {
+      monitor.stop();
+    }
   });
 });

@@ -1,9 +1,10 @@
-import { startRedisServer } from '@active-runs/test-utils';
+import { keysUnder, startRedisServer } from '@active-runs/test-utils';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import type { ActiveRun, ParsedScope } from '../src/index.js';
 import { createActiveRunStore, scopeKeys } from '../src/index.js';
 import { parseScope, registryKey } from '../src/keys.js';
+import { SCRIPTS } from '../src/scripts/index.js';
 import { sleep, useStoreHarness } from './harness.js';
 
 const h = useStoreHarness();
@@ -24,6 +25,22 @@ async function rawSizes(prefix: string, scope: { workspaceId: string; projectId:
     bySource: await h.client.zcard(keys.bySource),
     outbox: await h.client.hlen(keys.expired),
   };
+}
+
+/**
+ * Stands in for the passage of time: deletes every key of the prefix whose expiry (PEXPIRETIME)
+ * comes before `atMs`, as Redis would once its clock reached it. Returns the deleted keys.
+ */
+async function expireKeysBefore(prefix: string, atMs: number): Promise<string[]> {
+  const gone: string[] = [];
+  for (const key of await keysUnder(h.client, prefix)) {
+    const expireAt = await h.client.pexpiretime(key);
+    if (expireAt > 0 && expireAt < atMs) {
+      await h.client.del(key);
+      gone.push(key);
+    }
+  }
+  return gone;
 }
 
 describe('sweeper', () => {
@@ -255,12 +272,15 @@ describe('sweeper', () => {
         string[],
       ][];
       const sweepCalls = slowlog.filter(
-        (e) => String(e[3][0]).toLowerCase().startsWith('eval') && String(e[3][2]) === '7',
+        (e) =>
+          String(e[3][0]).toLowerCase().startsWith('eval') &&
+          String(e[3][2]) === String(SCRIPTS.sweep.numberOfKeys),
       );
       const longestUs = Math.max(...sweepCalls.map((e) => e[2]));
       console.log(
         `[sweeper] 100k lapsed runs: fill ${fillMs.toFixed(0)} ms, sweep ${result.durationMs.toFixed(0)} ms in ${sweepCalls.length} script calls over 100 µs (batches of 200), longest script ${(longestUs / 1000).toFixed(2)} ms (SLOWLOG), longest round trip ${result.longestCallMs.toFixed(2)} ms`,
       );
+      expect(sweepCalls.length).toBeGreaterThan(0);
       expect(result.expired).toBe(total);
       expect(reported.n).toBe(total);
       expect(result.longestCallMs).toBeGreaterThan(0);
@@ -271,6 +291,126 @@ describe('sweeper', () => {
       await server.stop();
     }
   }, 180_000);
+});
+
+describe('sweeper: one pass at a time, each report once, whatever the hooks take', () => {
+  it('slow hooks keep the lock: a second instance sweeping meanwhile reports nothing twice', async () => {
+    const prefix = h.track(`test:slow-hooks:${Date.now()}`);
+    const calls: string[] = [];
+    const options = {
+      redis: h.client,
+      prefix,
+      leaseMs: 100,
+      sweeper: { lockMs: 1_000, reclaimMs: 2_000 },
+      onExpired: async (run: ActiveRun) => {
+        calls.push(run.id);
+        await sleep(500);
+      },
+    };
+    const first = createActiveRunStore(options);
+    const second = createActiveRunStore(options);
+    try {
+      for (let i = 0; i < 8; i++) await first.enqueue(scopeA, { id: `slow-${i}` });
+      await sleep(150);
+      const pass = first.sweep();
+      await sleep(2_500);
+      // the first pass is still calling hooks (8 x 500 ms): its lock is held and renewed
+      expect(await second.sweep()).toMatchObject({ ran: false, expired: 0, redelivered: 0 });
+      expect(await pass).toMatchObject({ ran: true, expired: 8, redelivered: 0 });
+      expect(await second.sweep()).toMatchObject({ ran: true, expired: 0, redelivered: 0 });
+      expect(calls.sort()).toEqual(Array.from({ length: 8 }, (_, i) => `slow-${i}`).sort());
+    } finally {
+      await first.close();
+      await second.close();
+    }
+  }, 20_000);
+
+  it("a sweeper that lost its claim does not acknowledge it: the new owner's failure is retried", async () => {
+    const prefix = h.track(`test:lost-claim:${Date.now()}`);
+    const lockKey = `${prefix}:sweeper:lock`;
+    const calls: string[] = [];
+    let firstHookRunning: () => void = () => {};
+    const firstHookStarted = new Promise<void>((resolve) => {
+      firstHookRunning = resolve;
+    });
+    let releaseFirst: () => void = () => {};
+    const firstMayFinish = new Promise<void>((resolve) => {
+      releaseFirst = resolve;
+    });
+    const base = {
+      redis: h.client,
+      prefix,
+      leaseMs: 100,
+      sweeper: { lockMs: 300, reclaimMs: 500 },
+    };
+    const first = createActiveRunStore({
+      ...base,
+      onExpired: async (run) => {
+        calls.push(`first:${run.id}`);
+        firstHookRunning();
+        await firstMayFinish;
+      },
+    });
+    let secondFails = true;
+    const second = createActiveRunStore({
+      ...base,
+      onExpired: (run) => {
+        calls.push(`second:${run.id}`);
+        if (secondFails) throw new Error('database down');
+      },
+    });
+    try {
+      await first.enqueue(scopeA, { id: 'claimed' });
+      await sleep(150);
+      const pass = first.sweep();
+      await firstHookStarted;
+      // the first sweeper stalls (a GC pause, a frozen VM): its lock lapses and another takes over
+      await h.client.del(lockKey);
+      await sleep(600);
+      expect(await second.sweep()).toMatchObject({ ran: true, redelivered: 1, failedReports: 1 });
+      releaseFirst();
+      await pass;
+      // the report is the second sweeper's now, and its hook failed: it must still be pending
+      expect((await first.stats(scopeA)).pendingExpiredReports).toBe(1);
+      secondFails = false;
+      await sleep(600);
+      expect(await second.sweep()).toMatchObject({ ran: true, redelivered: 1, failedReports: 0 });
+      expect((await first.stats(scopeA)).pendingExpiredReports).toBe(0);
+      expect(calls).toEqual(['first:claimed', 'second:claimed', 'second:claimed']);
+    } finally {
+      releaseFirst();
+      await first.close();
+      await second.close();
+    }
+  }, 20_000);
+
+  it("a report whose hook failed is handed out again even after the scope's keys expired", async () => {
+    let fail = true;
+    const delivered: string[] = [];
+    const store = h.store({
+      leaseMs: 100,
+      sweeper: { reclaimMs: 500 },
+      onExpired: (run) => {
+        if (fail) throw new Error('database down');
+        delivered.push(run.id);
+      },
+    });
+    await store.enqueue(scopeA, { id: 'kept' });
+    await sleep(150);
+    expect(await store.sweep()).toMatchObject({ expired: 1, failedReports: 1 });
+    const keys = scopeKeys(store.prefix, parseScope(scopeA));
+    const outboxExpireAt = await h.client.pexpiretime(keys.expired);
+    expect(outboxExpireAt).toBeGreaterThan(0);
+    // Time passes: every key of the prefix due to expire before the outbox is gone (the scope's
+    // keys live one lease plus a minute of grace; the outbox a day).
+    const gone = await expireKeysBefore(store.prefix, outboxExpireAt);
+    expect(gone).toContain(keys.meta);
+    fail = false;
+    await sleep(600);
+    expect(await store.sweep()).toMatchObject({ redelivered: 1, failedReports: 0 });
+    expect(delivered).toEqual(['kept']);
+    expect((await store.stats(scopeA)).pendingExpiredReports).toBe(0);
+  });
 });
 
 describe('stats and size warnings', () => {

@@ -2,20 +2,21 @@
  * counts (and stats): runs by status and by source from the meta hash, minus lapsed runs
  * (O(log N) per band, skipped entirely while no lease can have lapsed). Read-only.
  *
- * KEYS: 1 lease, 2 meta, 3 index, 4 runs
+ * KEYS: 1 lease, 2 meta, 3 index
  * ARGV: 1 tag, 2 detail ('1': also the oldest live queuedAt and startedAt)
  * Returns: { queued, running, lapsed, oldestQueuedAt|'', oldestStartedAt|'', now, then per source: name, count }
  */
 export const COUNTS = `
-local now = now_ms()
 local meta = redis.call('HGETALL', KEYS[2])
 local queued, running = 0, 0
 local sources, ranks = {}, {}
-local lb = nil
+local lb, hw = nil, nil
 for i = 1, #meta, 2 do
   local f, v = meta[i], meta[i + 1]
   if f == 'lb' then
     lb = v
+  elseif f == 'hw' then
+    hw = v
   elseif f == 'c:queued' then
     queued = tonumber(v)
   elseif f == 'c:running' then
@@ -29,6 +30,7 @@ for i = 1, #meta, 2 do
     end
   end
 end
+local now = scope_now(hw)
 local lapsed = 0
 if (queued + running) > 0 and maybe_lapsed(lb, now) then
   local lq = lapsed_in(KEYS[1], 0, 0, now)
@@ -45,8 +47,8 @@ if (queued + running) > 0 and maybe_lapsed(lb, now) then
     if sources[name] then sources[name] = sources[name] - lq - lr end
   end
 end
--- The score of the oldest live run in [lo, hi] of the index, skipping lapsed runs (their
--- deadline is in their value); bounded: past 1000 lapsed runs ahead of it, gives up ('').
+-- The score of the oldest live run in [lo, hi] of the index, skipping lapsed runs (deadlines from
+-- the lease set, so no value is read); bounded: past 1000 lapsed runs ahead of it, gives up ('').
 local function oldest_live(lo, hi, live)
   if live <= 0 then return '' end
   for offset = 0, 900, 100 do
@@ -56,9 +58,12 @@ local function oldest_live(lo, hi, live)
     if lapsed == 0 then return batch[2] end
     local ids = {}
     for i = 1, #batch, 2 do ids[#ids + 1] = batch[i] end
-    local values = redis.call('HMGET', KEYS[4], unpack(ids))
+    local leases = redis.call('ZMSCORE', KEYS[1], unpack(ids))
     for j = 1, #ids do
-      if values[j] and value_deadline(values[j]) > now then return batch[j * 2] end
+      if leases[j] then
+        local _, _, deadline = decode_lease(tonumber(leases[j]))
+        if deadline > now then return batch[j * 2] end
+      end
     end
   end
   return ''

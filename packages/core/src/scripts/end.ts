@@ -1,5 +1,6 @@
 /**
- * end: removes a run from every structure and returns its last state.
+ * end: removes a run from every structure and returns its last state. Declared allow-oom: it
+ * frees memory, so it works when Redis is full (it adds a few bytes of meta at most).
  * A run that is gone or lapsed fails NOT_FOUND (a lapsed run is reported by the sweeper instead,
  * so each run is either ended or expired, never both).
  *
@@ -9,13 +10,14 @@
  */
 export const END = `
 local id = ARGV[2]
-local now = now_ms()
-local value, ls, rank, phase = load_active(id, now)
+local value, ls, rank, phase, lapse_at = load_run(id)
 local status = phase == 1 and 'c:running' or 'c:queued'
-local fields = { 'seq', 'c:queued', 'c:running' }
+local fields = { 'seq', 'c:queued', 'c:running', 'hw' }
 local _, _, _, src = split_value(value)
-if rank > 0 then fields[4] = 's:' .. src end
+if rank > 0 then fields[5] = 's:' .. src end
 local m = read_meta(fields)
+local now = scope_now(m.hw)
+check_live(id, lapse_at, now, m.hw)
 -- the scope's last run: it leaves the registry now (unless reports wait in the outbox), so a
 -- registry never keeps scopes that are gone, even where no sweeper runs
 local emptied = num(m['c:queued']) + num(m['c:running']) <= 1
@@ -28,7 +30,7 @@ redis.call('HDEL', KEYS[1], id)
 redis.call('ZREM', KEYS[2], id)
 redis.call('ZREM', KEYS[4], id)
 local seq = num(m.seq) + 1
-local changes = { 'seq', seq, status, num(m[status]) - 1 }
+local changes = { 'seq', seq, status, num(m[status]) - 1, 'hw', fmt(now) }
 if rank > 0 then
   redis.call('ZREM', KEYS[3], id)
   local n = num(m['s:' .. src]) - 1

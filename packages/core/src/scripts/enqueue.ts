@@ -1,25 +1,30 @@
 /**
- * enqueue: adds a queued run; the same payload again returns the active run unchanged
- * (ioredis re-sends in-flight commands after a reconnect), a different one fails CONFLICT.
+ * enqueue: adds a queued run. The same request again returns the active run unchanged (ioredis
+ * re-sends in-flight commands after a reconnect), even after progress changed its caption or
+ * data (the value keeps a fingerprint of the ones it was enqueued with); a different payload
+ * fails CONFLICT. An id whose run lapsed but was not swept yet is reported (the run goes to the
+ * sweeper's outbox, due at once, with its `expired` event) and replaced by the new run.
  *
- * KEYS: 1 runs, 2 index, 3 by-source, 4 lease, 5 meta, 6 registry
+ * KEYS: 1 runs, 2 index, 3 by-source, 4 lease, 5 meta, 6 registry, 7 outbox, 8 outbox schedule
  * ARGV: 1 tag, 2 id, 3 leaseMs, 4 graceMs, 5 channel, 6 pubmode, 7 queuedAt|'', 8 source|'',
- *       9 captionJSON|'', 10 dataJSON|'', 11 maxSources
+ *       9 captionJSON|'', 10 dataJSON|'', 11 maxSources, 12 outboxTtlMs
  * Returns: { value, leaseScore, created (1|0), runs in the scope after the call (-1: unchanged) }
  */
 export const ENQUEUE = `
 local id = ARGV[2]
-local now = now_ms()
 local source = ARGV[8]
-local deadline = now + tonumber(ARGV[3])
-local fields = { 'exp', 'lb', 'seq', 'c:queued', 'c:running' }
+local fields = { 'exp', 'lb', 'seq', 'c:queued', 'c:running', 'hw' }
 if source ~= '' then
-  fields[6] = 'r:' .. source
-  fields[7] = 's:' .. source
-  fields[8] = 'rn'
+  fields[7] = 'r:' .. source
+  fields[8] = 's:' .. source
+  fields[9] = 'rn'
 end
 local m = read_meta(fields)
-local lower = must_lower(m, deadline)
+local now = scope_now(m.hw)
+local deadline = now + tonumber(ARGV[3])
+-- the registry score to lower to: the new deadline, or now when a lapsed run is replaced
+local visit = deadline
+local lower = must_lower(m, visit)
 local zsets = { KEYS[2], KEYS[4] }
 if source ~= '' then zsets[#zsets + 1] = KEYS[3] end
 if lower then zsets[#zsets + 1] = KEYS[6] end
@@ -54,26 +59,61 @@ local q = now
 if ARGV[7] ~= '' then q = tonumber(ARGV[7]) end
 local qs = fmt(q)
 local value = join_value(qs, '', fmt(deadline), source, ARGV[9], ARGV[10])
--- the first write: it also tells whether the id is already active
+local seq = num(m.seq)
+local replaced = false
+-- the first write: it also tells whether the id is already in Redis
 if redis.call('HSETNX', KEYS[1], id, value) == 0 then
   local existing = redis.call('HGET', KEYS[1], id)
-  local eq, _, d, src, cap, data = split_value(existing)
-  if tonumber(d) <= now then
-    fail('CONFLICT', 'run ' .. id .. ' lapsed and waits for the sweeper; use a new id.')
+  local eq, _, d, src, cap, data, fp = split_value(existing)
+  if tonumber(d) > now then
+    local same = cap == ARGV[9] and data == ARGV[10]
+    if fp ~= '' then same = fingerprint(ARGV[9], ARGV[10]) == fp end
+    if src ~= source or not same or (ARGV[7] ~= '' and eq ~= ARGV[7]) then
+      fail('CONFLICT', 'run ' .. id .. ' is already active with a different payload; end it first or use a new id.')
+    end
+    return { existing, '', 0, -1 }
   end
-  if src ~= source or cap ~= ARGV[9] or data ~= ARGV[10] or (ARGV[7] ~= '' and eq ~= ARGV[7]) then
-    fail('CONFLICT', 'run ' .. id .. ' is already active with a different payload; end it first or use a new id.')
+  -- The id lapsed and no sweep removed it yet: report it as a sweep would (its report waits in
+  -- the outbox, due now) and take its place. Nothing was written so far: check types first.
+  local ols = redis.call('ZSCORE', KEYS[4], id)
+  if not ols then fail('INTERNAL', 'run ' .. id .. ' has data but no lease entry.') end
+  local orank, ophase, odeadline = decode_lease(tonumber(ols))
+  check_zsets({ KEYS[3], KEYS[6], KEYS[8] })
+  redis.call('HLEN', KEYS[7])
+  local status = ophase == 1 and 'c:running' or 'c:queued'
+  m[status] = num(m[status]) - 1
+  if orank > 0 then
+    redis.call('ZREM', KEYS[3], id)
+    if src == source then
+      m['s:' .. source] = num(m['s:' .. source]) - 1
+    elseif incr('s:' .. src, -1) <= 0 then
+      redis.call('HDEL', KEYS[5], 'r:' .. src, 'k:' .. orank)
+    end
   end
-  return { existing, '', 0, -1 }
+  replaced = true
+  local report = id .. ':' .. fmt(odeadline)
+  redis.call('HSET', KEYS[7], report, '\\n0\\n' .. fmt(ols) .. '\\n' .. existing)
+  redis.call('ZADD', KEYS[8], fmt(now), report)
+  seq = seq + 1
+  publish(ARGV[5], ARGV[6], 'expired', seq, id, fmt(ols), existing)
+  redis.call('HSET', KEYS[1], id, value)
+  -- the sweeper visits the scope now
+  visit = now
+  lower = must_lower(m, visit)
+  keep_outbox(now, tonumber(ARGV[12]))
 end
 redis.call('ZADD', KEYS[2], qs, id)
 local ls = fmt(rank * 2 * T + deadline)
 redis.call('ZADD', KEYS[4], ls, id)
-local seq = num(m.seq) + 1
+seq = seq + 1
 local queued = num(m['c:queued']) + 1
 local size = queued + num(m['c:running'])
 local created = size == 1
-local changes = { 'c:queued', queued, 'seq', seq }
+local changes = { 'c:queued', queued, 'seq', seq, 'hw', fmt(now) }
+if replaced then
+  changes[#changes + 1] = 'c:running'
+  changes[#changes + 1] = num(m['c:running'])
+end
 if rank > 0 then
   redis.call('ZADD', KEYS[3], fmt(rank * 2 * T + q), id)
   local n = num(m['s:' .. source]) + 1
@@ -89,7 +129,7 @@ if rank > 0 then
     changes[#changes + 1] = rn
   end
 end
-if lower then lower_registry(deadline, changes) end
+if lower then lower_registry(visit, changes) end
 redis.call('HSET', KEYS[5], unpack(changes))
 keep_alive(deadline, tonumber(ARGV[4]), created, num(m.exp))
 publish(ARGV[5], ARGV[6], 'queued', seq, id, ls, value)

@@ -8,10 +8,16 @@
  * Numbers are always formatted with %.0f before they reach redis.call: Lua's default
  * number-to-string conversion keeps 14 digits and would corrupt scores above 10^14.
  *
- * A run's value (src/codec.ts): queuedAt \n startedAt \n leaseDeadline \n source \n caption \n data.
+ * A run's value (src/codec.ts): queuedAt \n startedAt \n leaseDeadline \n source \n caption \n data,
+ * then, once progress changed the caption or data, \n # and the 16-hex-digit fingerprint of the
+ * caption and data the run was enqueued with (so a re-sent enqueue is recognised).
  * The deadline is kept both in the value and in the lease score, always changed together: reads
  * take it from the value, so they never make Redis format a score per run (the costly part of a
  * page); the lease set orders runs for the sweeper and counts lapsed runs per filter.
+ *
+ * Time: scope_now(meta hw) is the server's TIME, never earlier than the scope's high-water mark
+ * `hw` (the latest time a write of the scope acted on), so a failover to a node whose clock is
+ * behind never makes a lapsed run live again.
  *
  * Write scripts take the same first KEYS:
  *   1 runs (HASH), 2 index (ZSET), 3 by-source (ZSET), 4 lease (ZSET), 5 meta (HASH), 6 registry (ZSET)
@@ -27,18 +33,38 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
--- q, s, d, src, cap, data of a value
+-- The scope's clock (ms): TIME, or the scope's high-water mark hw when TIME is behind it.
+local function scope_now(hw)
+  local t = now_ms()
+  local h = tonumber(hw or '0') or 0
+  if h > t then return h end
+  return t
+end
+-- q, s, d, src, cap, data, fp of a value (fp: '' when the value has no fingerprint)
 local function split_value(v)
   local a = string.find(v, '\n', 1, true)
   local b = string.find(v, '\n', a + 1, true)
   local c = string.find(v, '\n', b + 1, true)
   local d = string.find(v, '\n', c + 1, true)
   local e = string.find(v, '\n', d + 1, true)
+  local n = #v
+  local data, fp = string.sub(v, e + 1), ''
+  -- JSON never holds a raw newline, so a value ending in '\n#' and 16 characters carries one
+  if n - e >= 18 and string.byte(v, n - 17) == 10 and string.byte(v, n - 16) == 35 then
+    data = string.sub(v, e + 1, n - 18)
+    fp = string.sub(v, n - 15)
+  end
   return string.sub(v, 1, a - 1), string.sub(v, a + 1, b - 1), string.sub(v, b + 1, c - 1),
-    string.sub(v, c + 1, d - 1), string.sub(v, d + 1, e - 1), string.sub(v, e + 1)
+    string.sub(v, c + 1, d - 1), string.sub(v, d + 1, e - 1), data, fp
 end
-local function join_value(q, s, d, src, cap, data)
-  return q .. '\n' .. s .. '\n' .. d .. '\n' .. src .. '\n' .. cap .. '\n' .. data
+local function join_value(q, s, d, src, cap, data, fp)
+  local v = q .. '\n' .. s .. '\n' .. d .. '\n' .. src .. '\n' .. cap .. '\n' .. data
+  if fp and fp ~= '' then v = v .. '\n#' .. fp end
+  return v
+end
+-- The fingerprint a value keeps of the caption and data its run was enqueued with.
+local function fingerprint(cap, data)
+  return string.sub(redis.sha1hex(cap .. '\n' .. data), 1, 16)
 end
 -- the lease deadline of a value, without splitting the rest
 local function value_deadline(v)
@@ -91,11 +117,12 @@ local function lower_registry(deadline, changes)
   changes[#changes + 1] = 'lb'
   changes[#changes + 1] = fmt(deadline)
 end
--- Keeps every key of the scope alive until at least deadline + grace (server clock). Call it
--- after the writes (PEXPIREAT ignores a key that does not exist yet). Extends only when needed,
--- so most writes set no expiry. force: a key was just created.
+-- Keeps every key of the scope alive until at least deadline + grace / 2 (server clock): extends
+-- to deadline + grace whenever less is left, so a run always has half a grace period after its
+-- deadline to be swept and reported, and only one write in a while sets an expiry. Call it after
+-- the writes (PEXPIREAT ignores a key that does not exist yet). force: a key was just created.
 local function keep_alive(deadline, grace, force, exp)
-  if force or deadline > exp then
+  if force or deadline + grace / 2 > exp then
     local new_exp = fmt(math.max(exp, deadline + grace))
     for i = 1, 5 do redis.call('PEXPIREAT', KEYS[i], new_exp) end
     redis.call('HSET', KEYS[5], 'exp', new_exp)
@@ -105,10 +132,12 @@ local function keep_alive(deadline, grace, force, exp)
     redis.call('PEXPIREAT', KEYS[6], new_exp, 'GT')
   end
 end
--- Publishes a change event with its sequence number (the caller stores seq in meta).
+-- Publishes a change event with its sequence number (the caller stores seq in meta), if anyone
+-- listens on this node: an event nobody receives would still be copied to every replica.
 -- mode '0': events off, '1': PUBLISH, '2': SPUBLISH (sharded pub/sub, Redis Cluster).
 local function publish(channel, mode, kind, seq, id, lease_score, value)
   if mode == '0' then return end
+  if redis.call('PUBSUB', mode == '2' and 'SHARDNUMSUB' or 'NUMSUB', channel)[2] == 0 then return end
   local msg = kind .. '\n' .. seq .. '\n' .. id .. '\n' .. lease_score .. '\n' .. value
   if mode == '2' then
     redis.call('SPUBLISH', channel, msg)
@@ -122,9 +151,8 @@ local function incr(field, by)
   if n <= 0 then redis.call('HDEL', KEYS[5], field) end
   return n
 end
--- Loads an active run: value, lease score, rank, phase; fails NOT_FOUND if it is gone or its
--- lease lapsed (a lapsed run belongs to the sweeper and is never brought back).
-local function load_active(id, now)
+-- Loads a run: value, lease score, rank, phase, deadline; fails NOT_FOUND if it is not in Redis.
+local function load_run(id)
   local value = redis.call('HGET', KEYS[1], id)
   if not value then
     fail('NOT_FOUND', 'run ' .. id .. ' is not active (never enqueued, or ended or expired).')
@@ -133,10 +161,29 @@ local function load_active(id, now)
   if not ls then fail('INTERNAL', 'run ' .. id .. ' has data but no lease entry.') end
   ls = tonumber(ls)
   local rank, phase, deadline = decode_lease(ls)
+  return value, ls, rank, phase, deadline
+end
+-- Fails NOT_FOUND when the run's lease lapsed (a lapsed run belongs to the sweeper and is never
+-- brought back). First records now as the scope's high-water mark hw (a failing script keeps the
+-- writes it made), so the run stays lapsed for every later call, even on a replica promoted with
+-- a clock that is behind. Call it after reading meta (hw) and before the first other write.
+local function check_live(id, deadline, now, hw)
   if deadline <= now then
+    if now > (tonumber(hw or '0') or 0) then redis.call('HSET', KEYS[5], 'hw', fmt(now)) end
     fail('NOT_FOUND', 'run ' .. id .. ' lapsed (its lease expired); the sweeper reports it as expired.')
   end
-  return value, ls, rank, phase
+end
+-- The sweeper's outbox (KEYS 7 and 8): KEYS[7] HASH report -> owner \n attempt \n leaseScore \n value,
+-- where report is id:deadline (unique per lapsed run), owner the token of the sweeper pass that
+-- holds it ('' before its first delivery), attempt its deliveries so far; KEYS[8] ZSET report by
+-- when it is due (again). After writing them: both live ttl ms more, and the slot's registry
+-- at least as long, so a pending report always keeps its scope visitable.
+local function keep_outbox(now, ttl)
+  local at = fmt(now + ttl)
+  redis.call('PEXPIREAT', KEYS[7], at)
+  redis.call('PEXPIREAT', KEYS[8], at)
+  redis.call('PEXPIREAT', KEYS[6], at, 'NX')
+  redis.call('PEXPIREAT', KEYS[6], at, 'GT')
 end
 `;
 

@@ -2,6 +2,11 @@
  * progress / heartbeat: renews the lease and, for progress, replaces caption and/or data.
  * Never brings back a run that ended or lapsed (NOT_FOUND). Applying it twice is harmless.
  *
+ * The first progress that changes the caption or data stores a fingerprint of the original ones
+ * in the value, so an enqueue re-sent after it is still recognised as the same request.
+ * A heartbeat publishes a short `heartbeat` event (the new lease deadline, not the run) that does
+ * not advance the scope's event sequence: it changes nothing a viewer could have missed but that.
+ *
  * KEYS: 1 runs, 2 index, 3 by-source, 4 lease, 5 meta, 6 registry
  * ARGV: 1 tag, 2 id, 3 leaseMs, 4 graceMs, 5 channel, 6 pubmode, 7 kind ('progress'|'heartbeat'),
  *       8 setCaption ('1'|'0'), 9 captionJSON|'', 10 setData ('1'|'0'), 11 dataJSON|''
@@ -9,28 +14,35 @@
  */
 export const PROGRESS = `
 local id = ARGV[2]
-local now = now_ms()
-local value, _, rank, phase = load_active(id, now)
+local m = read_meta({ 'exp', 'lb', 'seq', 'hw' })
+local now = scope_now(m.hw)
+local value, _, rank, phase, lapse_at = load_run(id)
+check_live(id, lapse_at, now, m.hw)
 local deadline = now + tonumber(ARGV[3])
-local m = read_meta({ 'exp', 'lb', 'seq' })
 local lower = must_lower(m, deadline)
 if lower then check_zsets({ KEYS[6] }) end
-local q, s, _, src, cap, data = split_value(value)
-if ARGV[8] == '1' then cap = ARGV[9] end
-if ARGV[10] == '1' then data = ARGV[11] end
-value = join_value(q, s, fmt(deadline), src, cap, data)
+local q, s, _, src, cap, data, fp = split_value(value)
+local new_cap, new_data = cap, data
+if ARGV[8] == '1' then new_cap = ARGV[9] end
+if ARGV[10] == '1' then new_data = ARGV[11] end
+if fp == '' and (new_cap ~= cap or new_data ~= data) then fp = fingerprint(cap, data) end
+value = join_value(q, s, fmt(deadline), src, new_cap, new_data, fp)
 redis.call('HSET', KEYS[1], id, value)
 local nls = fmt((rank * 2 + phase) * T + deadline)
 redis.call('ZADD', KEYS[4], nls, id)
 local changes = {}
-local seq = num(m.seq) + 1
+local seq = num(m.seq)
 if ARGV[7] == 'progress' then
-  changes[1] = 'seq'
-  changes[2] = seq
+  seq = seq + 1
+  changes = { 'seq', seq, 'hw', fmt(now) }
 end
 if lower then lower_registry(deadline, changes) end
 if #changes > 0 then redis.call('HSET', KEYS[5], unpack(changes)) end
 keep_alive(deadline, tonumber(ARGV[4]), false, num(m.exp))
-if ARGV[7] == 'progress' then publish(ARGV[5], ARGV[6], 'progress', seq, id, nls, value) end
+if ARGV[7] == 'progress' then
+  publish(ARGV[5], ARGV[6], 'progress', seq, id, nls, value)
+else
+  publish(ARGV[5], ARGV[6], 'heartbeat', seq, id, nls, fmt(deadline))
+end
 return { value, nls }
 `;

@@ -8,9 +8,11 @@
  */
 export const START = `
 local id = ARGV[2]
-local now = now_ms()
-local value, _, rank, phase = load_active(id, now)
-local q, s, _, src, cap, data = split_value(value)
+local m = read_meta({ 'exp', 'lb', 'seq', 'c:queued', 'c:running', 'hw' })
+local now = scope_now(m.hw)
+local value, _, rank, phase, lapse_at = load_run(id)
+check_live(id, lapse_at, now, m.hw)
+local q, s, _, src, cap, data, fp = split_value(value)
 if phase == 1 then
   if ARGV[7] ~= '' and ARGV[7] ~= s then
     fail('CONFLICT', 'run ' .. id .. ' is already running since ' .. s .. '.')
@@ -18,7 +20,6 @@ if phase == 1 then
   return { value, '', 0 }
 end
 local deadline = now + tonumber(ARGV[3])
-local m = read_meta({ 'exp', 'lb', 'seq', 'c:queued', 'c:running' })
 local lower = must_lower(m, deadline)
 local zsets = { KEYS[2] }
 if rank > 0 then zsets[#zsets + 1] = KEYS[3] end
@@ -26,7 +27,7 @@ if lower then zsets[#zsets + 1] = KEYS[6] end
 check_zsets(zsets)
 local started = now
 if ARGV[7] ~= '' then started = tonumber(ARGV[7]) end
-value = join_value(q, fmt(started), fmt(deadline), src, cap, data)
+value = join_value(q, fmt(started), fmt(deadline), src, cap, data, fp)
 redis.call('HSET', KEYS[1], id, value)
 redis.call('ZADD', KEYS[2], fmt(T + started), id)
 if rank > 0 then redis.call('ZADD', KEYS[3], fmt(rank * 2 * T + T + started), id) end
@@ -35,6 +36,7 @@ redis.call('ZADD', KEYS[4], nls, id)
 local seq = num(m.seq) + 1
 local changes = {
   'c:queued', num(m['c:queued']) - 1, 'c:running', num(m['c:running']) + 1, 'seq', seq,
+  'hw', fmt(now),
 }
 if lower then lower_registry(deadline, changes) end
 redis.call('HSET', KEYS[5], unpack(changes))

@@ -1,20 +1,26 @@
 /**
- * sweep: claims up to `limit` lapsed runs of one scope (removing them from every structure at
- * once), re-delivers claims that were never acknowledged, and reschedules the scope in the
- * registry. Bounded: at most `limit` runs per call, so no call blocks Redis for long.
+ * sweep: hands out the scope's due reports, claims up to `limit` lapsed runs (removing them from
+ * every structure at once), and reschedules the scope in the registry. Bounded: at most `limit`
+ * reports per call, so no call blocks Redis for long. Declared allow-oom: it frees memory (a
+ * claimed run moves from the runs hash to the outbox, and leaves its three index entries and
+ * counters behind), so it works when Redis is full.
  *
- * Claimed runs wait in the scope's outbox hash (`id -> claimedAt \n leaseScore \n value`) until the
- * sweeper acknowledges them (HDEL) after calling the app's hook. A claim older than `reclaimMs`
- * (its sweeper died) is handed out again, so a crash never loses a report.
+ * Reports wait in the scope's outbox (see keep_outbox in the prelude) until the sweeper settles
+ * them after calling the app's hook (scripts/settle.ts): a report is due at once when it is
+ * new, then again `reclaimMs` after each delivery that was not acknowledged (the hook threw, or
+ * the sweeper died), until it was delivered `maxAttempts` times: it is then dropped and returned
+ * as a dead letter. Due reports are read from the schedule set in due order, never by scanning.
  *
- * KEYS: 1 runs, 2 index, 3 by-source, 4 lease, 5 meta, 6 registry, 7 outbox
- * ARGV: 1 tag, 2 limit, 3 reclaimMs, 4 channel, 5 pubmode, 6 outboxTtlMs
- * Returns: { more (1|0), then per run: id, leaseScore \n value, redelivery (1|0) }
+ * KEYS: 1 runs, 2 index, 3 by-source, 4 lease, 5 meta, 6 registry, 7 outbox, 8 outbox schedule
+ * ARGV: 1 tag, 2 limit, 3 reclaimMs, 4 channel, 5 pubmode, 6 outboxTtlMs, 7 claim token of this
+ *       pass, 8 maxAttempts
+ * Returns: { more (1|0), then per report: report (id:deadline), attempt, kind (0 first delivery,
+ *   1 redelivery, 2 dead letter: not delivered), leaseScore \n value }
  */
 export const SWEEP = String.raw`
-local now = now_ms()
 local limit = tonumber(ARGV[2])
 local reclaim_ms = tonumber(ARGV[3])
+local token = ARGV[7]
 local out = { 0 }
 local claimed = 0
 -- touch every key before the first write: a key of the wrong type fails here, changing nothing
@@ -22,31 +28,55 @@ redis.call('HLEN', KEYS[1])
 redis.call('ZCARD', KEYS[2])
 redis.call('ZCARD', KEYS[3])
 redis.call('ZCARD', KEYS[4])
-redis.call('HLEN', KEYS[5])
+local now = scope_now(redis.call('HGET', KEYS[5], 'hw'))
 redis.call('ZSCORE', KEYS[6], ARGV[1])
 redis.call('HLEN', KEYS[7])
+redis.call('ZCARD', KEYS[8])
+local retry_at = fmt(now + reclaim_ms)
 
--- 1. claims whose sweeper never acknowledged them
-if redis.call('EXISTS', KEYS[7]) == 1 then
-  local entries = redis.call('HSCAN', KEYS[7], '0', 'COUNT', limit)[2]
-  for i = 1, #entries, 2 do
-    if claimed >= limit then break end
-    local entry = entries[i + 1]
-    local nl = string.find(entry, '\n', 1, true)
-    if tonumber(string.sub(entry, 1, nl - 1)) + reclaim_ms <= now then
-      local rest = string.sub(entry, nl + 1)
-      redis.call('HSET', KEYS[7], entries[i], fmt(now) .. '\n' .. rest)
-      out[#out + 1] = entries[i]
+-- 1. reports due: new ones (a lapsed run replaced by enqueue), and deliveries not acknowledged
+local due = redis.call('ZRANGE', KEYS[8], '-inf', fmt(now), 'BYSCORE', 'LIMIT', 0, limit)
+if #due > 0 then
+  local entries = redis.call('HMGET', KEYS[7], unpack(due))
+  local held, schedule, dropped = {}, {}, {}
+  for i, report in ipairs(due) do
+    local entry = entries[i]
+    if not entry then
+      dropped[#dropped + 1] = report
+    else
+      local a = string.find(entry, '\n', 1, true)
+      local b = string.find(entry, '\n', a + 1, true)
+      local attempt = tonumber(string.sub(entry, a + 1, b - 1)) + 1
+      local rest = string.sub(entry, b + 1)
+      out[#out + 1] = report
+      if attempt > tonumber(ARGV[8]) then
+        dropped[#dropped + 1] = report
+        out[#out + 1] = attempt - 1
+        out[#out + 1] = 2
+      else
+        held[#held + 1] = report
+        held[#held + 1] = token .. '\n' .. attempt .. '\n' .. rest
+        schedule[#schedule + 1] = retry_at
+        schedule[#schedule + 1] = report
+        out[#out + 1] = attempt
+        out[#out + 1] = attempt > 1 and 1 or 0
+      end
       out[#out + 1] = rest
-      out[#out + 1] = 1
       claimed = claimed + 1
     end
+  end
+  if #held > 0 then
+    redis.call('HSET', KEYS[7], unpack(held))
+    redis.call('ZADD', KEYS[8], unpack(schedule))
+  end
+  if #dropped > 0 then
+    redis.call('HDEL', KEYS[7], unpack(dropped))
+    redis.call('ZREM', KEYS[8], unpack(dropped))
   end
 end
 
 -- 2. lapsed runs, band by band (rank, phase) of the lease set; all runs of a band share one
 -- source and one status, so each band is removed with a handful of multi-member calls
-local stamp = fmt(now)
 for _, r in ipairs(ranks_in_use(KEYS[5])) do
   for p = 0, 1 do
     if claimed >= limit then break end
@@ -56,23 +86,24 @@ for _, r in ipairs(ranks_in_use(KEYS[5])) do
     if #lapsed > 0 then
       local ids = {}
       for i = 1, #lapsed, 2 do ids[#ids + 1] = lapsed[i] end
-      local pending = redis.call('HMGET', KEYS[7], unpack(ids))
       local values = redis.call('HMGET', KEYS[1], unpack(ids))
-      local take, orphans, outbox = {}, {}, {}
+      local take, orphans, outbox, schedule = {}, {}, {}, {}
       for i, id in ipairs(ids) do
-        -- an unacknowledged report for the same id waits; claim this one after it is acknowledged
-        if not pending[i] then
-          if values[i] then
-            local entry = fmt(tonumber(lapsed[i * 2])) .. '\n' .. values[i]
-            take[#take + 1] = id
-            outbox[#outbox + 1] = id
-            outbox[#outbox + 1] = stamp .. '\n' .. entry
-            out[#out + 1] = id
-            out[#out + 1] = entry
-            out[#out + 1] = 0
-          else
-            orphans[#orphans + 1] = id
-          end
+        if values[i] then
+          local score = tonumber(lapsed[i * 2])
+          local report = id .. ':' .. fmt(score - base)
+          local rest = fmt(score) .. '\n' .. values[i]
+          take[#take + 1] = id
+          outbox[#outbox + 1] = report
+          outbox[#outbox + 1] = token .. '\n1\n' .. rest
+          schedule[#schedule + 1] = retry_at
+          schedule[#schedule + 1] = report
+          out[#out + 1] = report
+          out[#out + 1] = 1
+          out[#out + 1] = 0
+          out[#out + 1] = rest
+        else
+          orphans[#orphans + 1] = id
         end
       end
       if #orphans > 0 then redis.call('ZREM', KEYS[4], unpack(orphans)) end
@@ -90,23 +121,25 @@ for _, r in ipairs(ranks_in_use(KEYS[5])) do
           end
         end
         redis.call('HSET', KEYS[7], unpack(outbox))
+        redis.call('ZADD', KEYS[8], unpack(schedule))
         local seq = redis.call('HINCRBY', KEYS[5], 'seq', #take) - #take
-        for i = 1, #outbox, 2 do
-          local entry = outbox[i + 1]
-          local nl = string.find(entry, '\n', 1, true)
-          local nl2 = string.find(entry, '\n', nl + 1, true)
+        for i = 1, #take do
+          local rest = outbox[i * 2]
+          local a = string.find(rest, '\n', 1, true)
+          local b = string.find(rest, '\n', a + 1, true)
+          local c = string.find(rest, '\n', b + 1, true)
           seq = seq + 1
-          publish(ARGV[4], ARGV[5], 'expired', seq, outbox[i], string.sub(entry, nl + 1, nl2 - 1),
-            string.sub(entry, nl2 + 1))
+          publish(ARGV[4], ARGV[5], 'expired', seq, take[i], string.sub(rest, b + 1, c - 1),
+            string.sub(rest, c + 1))
         end
       end
     end
   end
 end
-if claimed > 0 then redis.call('PEXPIRE', KEYS[7], ARGV[6]) end
+if claimed > 0 and redis.call('EXISTS', KEYS[7]) == 1 then keep_outbox(now, tonumber(ARGV[6])) end
 
 -- 3. when to look at this scope again: now if there is more, else its earliest lease deadline
--- (or when pending claims become reclaimable); a scope with nothing left leaves the registry
+-- or due report; a scope with nothing left leaves the registry
 local next_at = nil
 if claimed >= limit then
   out[1] = 1
@@ -123,8 +156,9 @@ else
       end
     end
   end
-  if redis.call('EXISTS', KEYS[7]) == 1 then
-    local at = now + reclaim_ms
+  local first_due = redis.call('ZRANGE', KEYS[8], 0, 0, 'WITHSCORES')
+  if #first_due > 0 then
+    local at = tonumber(first_due[2])
     if not next_at or at < next_at then next_at = at end
   end
 end
