@@ -6,9 +6,10 @@ import type {
   LegacyMigrationProgress,
   Scope,
 } from '../src/index.js';
-import { createActiveRunStore, migrateLegacy } from '../src/index.js';
+import { createActiveRunStore, migrateLegacy, scopeKeys } from '../src/index.js';
 import { parseScope } from '../src/keys.js';
 import { migrationKeys } from '../src/legacy/checkpoint.js';
+import { IMPORT_OUTBOX_CHECK_MAX } from '../src/scripts/import.js';
 import { expectFailure } from './expect-failure.js';
 import { useStoreHarness } from './harness.js';
 import { expectConsistent, listAll } from './legacy-fixtures.js';
@@ -275,6 +276,41 @@ describe('migrateLegacy', () => {
     expect(
       await h.client.hget(migrationKeys(prefix, parseScope(scope)).state, 'migrated'),
     ).toBeNull();
+  });
+
+  it('leaves a scope whose outbox is too large to check unmigrated, and resumes it once it drains', async () => {
+    const { store, prefix, keyOf } = setup();
+    const now = await serverNow();
+    const scope = { workspaceId: 'busy', projectId: 'p' };
+    const keys = scopeKeys(prefix, parseScope(scope));
+    const runs = Array.from({ length: 20 }, (_, i) => legacyRun(`r${i}`, now, i));
+    await seed(
+      keyOf(scope),
+      runs.map((r) => [r.run.id, r.value]),
+    );
+    // 1,001 expired-run reports its hook has not acknowledged (one of them of a legacy run)
+    const reports: string[] = [`r3:${now}`, `\n0\n${now}\nx`];
+    for (let i = 0; i < IMPORT_OUTBOX_CHECK_MAX; i++)
+      reports.push(`gone${i}:${now}`, `\n0\n${now}\nx`);
+    await h.client.hset(keys.expired, ...reports);
+    const report = await migrateLegacy(store, { scopes: [scope], batchSize: 1000 });
+    expect(report).toMatchObject({ scopesMigrated: 0, failed: 1, copied: 0 });
+    expect(report.failures[0]!.reason).toContain('expired-run reports');
+    expect(
+      await h.client.hget(migrationKeys(prefix, parseScope(scope)).state, 'migrated'),
+    ).toBeNull();
+    expect((await store.list(scope)).total).toBe(20); // still read from the legacy hash
+    // the sweeper delivered them: only the legacy run's report is left
+    await h.client.hdel(keys.expired, ...reports.filter((_, i) => i % 2 === 0).slice(1));
+    const again = await migrateLegacy(store, { scopes: [scope], batchSize: 1000 });
+    expect(again).toMatchObject({
+      scopesMigrated: 1,
+      failed: 0,
+      copied: 19,
+      skipped: { ended: 1 },
+    });
+    const expected = runs.filter((r) => r.run.id !== 'r3').map((r) => r.run);
+    expect(await listAll(store, scope)).toEqual(listOrder(expected));
   });
 
   it('migrates an explicit scope list with a custom key layout and decoder', async () => {

@@ -4,11 +4,13 @@ import type { ActiveRun, ActiveRunStore, RunEvent } from '../src/index.js';
 import { ActiveRunsError, scopeKeys } from '../src/index.js';
 import { parseScope } from '../src/keys.js';
 import { migrationKeys } from '../src/legacy/checkpoint.js';
-import { importRecords, importScriptKeys } from '../src/legacy/importer.js';
+import { importRecords, importScriptKeys, uncheckedError } from '../src/legacy/importer.js';
+import { IMPORT_OUTBOX_CHECK_MAX } from '../src/scripts/import.js';
 import { SCRIPTS } from '../src/scripts/index.js';
 import { sleep, useStoreHarness } from './harness.js';
 import { contextFor, expectConsistent, listAll, record } from './legacy-fixtures.js';
 import { listOrder } from './list-model.js';
+import { monitorCommands } from './monitor.js';
 import { redisClock } from './outcomes.js';
 
 /**
@@ -110,17 +112,18 @@ describe('import', () => {
     expect(await snapshot(store)).toEqual(before);
   });
 
-  it('never brings back a run that ended (tombstone) or expired (sweeper outbox), nor a lapsed one', async () => {
-    const store = h.store();
+  it('never brings back a run that ended (tombstone) or expired (a report waits in the outbox), nor a lapsed one', async () => {
+    // a hook that fails keeps the expired run's report in the outbox (keyed id:deadline)
+    const store = h.store({ onExpired: () => Promise.reject(new Error('hook down')) });
     const ctx = contextFor(store);
-    const now = await serverNow();
+    const keys = scopeKeys(store.prefix, parseScope(scope));
     const migration = migrationKeys(store.prefix, parseScope(scope));
+    const swept = await store.enqueue(scope, { id: 'expired', leaseMs: 100 });
+    await sleep(150);
+    expect((await store.sweep()).expired).toBe(1);
+    expect(await h.client.hkeys(keys.expired)).toEqual([`expired:${swept.leaseExpiresAt}`]);
+    const now = await serverNow();
     await h.client.zadd(migration.tombstones, now, 'ended');
-    await h.client.hset(
-      scopeKeys(store.prefix, parseScope(scope)).expired,
-      'expired',
-      `${now}\n0\nx`,
-    );
     const statuses = await importRecords(
       ctx,
       parseScope(scope),
@@ -129,11 +132,105 @@ describe('import', () => {
         record('expired', { queuedAt: now, leaseExpiresAt: now + HOUR }),
         record('lapsed', { queuedAt: now - 2 * HOUR, leaseExpiresAt: now - 1 }),
         record('live', { queuedAt: now, leaseExpiresAt: now + HOUR }),
+        record('expiredX', { queuedAt: now, leaseExpiresAt: now + HOUR }),
       ],
       { mode: 'write' },
     );
-    expect(statuses).toEqual(['ended', 'ended', 'lapsed', 'inserted']);
-    expect((await listAll(store, scope)).map((r) => r.id)).toEqual(['live']);
+    // an id that only starts like a pending report's is not that report's
+    expect(statuses).toEqual(['ended', 'expired', 'lapsed', 'inserted', 'inserted']);
+    expect((await listAll(store, scope)).map((r) => r.id)).toEqual(['live', 'expiredX']);
+  });
+
+  it('leaves a run that lapsed and waits for the sweeper to it; the id of a replaced run is the new one', async () => {
+    const reports: string[] = [];
+    const store = h.store({ onExpired: (run) => void reports.push(run.id) });
+    const ctx = contextFor(store);
+    await store.enqueue(scope, { id: 'unswept', leaseMs: 100 });
+    await store.enqueue(scope, { id: 'reused', leaseMs: 100, caption: 'first' });
+    await sleep(150);
+    // enqueue replaces the lapsed run at once: its report waits in the outbox, due now
+    const second = await store.enqueue(scope, { id: 'reused', caption: 'second' });
+    const now = await serverNow();
+    const statuses = await importRecords(
+      ctx,
+      parseScope(scope),
+      [
+        record('unswept', { queuedAt: now - 1, leaseExpiresAt: now + HOUR, caption: 'legacy' }),
+        record('reused', { queuedAt: now - 1, leaseExpiresAt: now + HOUR, caption: 'legacy' }),
+      ],
+      { mode: 'write' },
+    );
+    expect(statuses).toEqual(['exists', 'exists']);
+    expect(await store.get(scope, 'unswept')).toBeNull();
+    expect(await store.get(scope, 'reused')).toEqual(second);
+    // the sweeper reports both lapsed runs, and nothing the import wrote
+    await store.sweep();
+    expect(reports.sort()).toEqual(['reused', 'unswept']);
+    expect(await listAll(store, scope)).toEqual([second]);
+    await expectConsistent(h.client, store, scope, [second]);
+  });
+
+  it("judges lapse by the scope's clock (its high-water mark when TIME is behind) and keeps it", async () => {
+    const store = h.store();
+    const ctx = contextFor(store);
+    const keys = scopeKeys(store.prefix, parseScope(scope));
+    await store.enqueue(scope, { id: 'native' });
+    // as after a failover to a node whose clock is 10 minutes behind the scope's last write
+    const now = await serverNow();
+    const hw = now + 10 * 60_000;
+    await h.client.hset(keys.meta, 'hw', hw);
+    const statuses = await importRecords(
+      ctx,
+      parseScope(scope),
+      [
+        record('passed', { queuedAt: now - 1, leaseExpiresAt: now + 5 * 60_000 }),
+        record('ahead', { queuedAt: now - 1, leaseExpiresAt: now + HOUR }),
+      ],
+      { mode: 'write' },
+    );
+    expect(statuses).toEqual(['lapsed', 'inserted']);
+    expect(Number(await h.client.hget(keys.meta, 'hw'))).toBeGreaterThanOrEqual(hw);
+    expect((await listAll(store, scope)).map((r) => r.id).sort()).toEqual(['ahead', 'native']);
+  });
+
+  it('stops at a run only an outbox too large to read could decide; the checkpoint stays', async () => {
+    const store = h.store();
+    const ctx = contextFor(store);
+    const keys = scopeKeys(store.prefix, parseScope(scope));
+    const migration = migrationKeys(store.prefix, parseScope(scope));
+    await store.enqueue(scope, { id: 'native' });
+    const now = await serverNow();
+    await h.client.zadd(migration.tombstones, now, 'ended');
+    const fill = async (n: number) => {
+      const fields: string[] = [];
+      for (let i = 0; i < n; i++) fields.push(`old${i}:${now}`, `\n0\n${now}\nx`);
+      await h.client.hset(keys.expired, ...fields);
+    };
+    // the most it reads: 1,000 reports (a hash table, not a listpack, past 128), all of them seen
+    await fill(IMPORT_OUTBOX_CHECK_MAX - 1);
+    await h.client.hset(keys.expired, `pending:${now}`, `\n0\n${now}\nx`);
+    const records = [
+      record('pending', { queuedAt: now, leaseExpiresAt: now + HOUR }),
+      record('native', { queuedAt: now, leaseExpiresAt: now + HOUR }),
+      record('ended', { queuedAt: now, leaseExpiresAt: now + HOUR }),
+      record('lapsed', { queuedAt: now - 2 * HOUR, leaseExpiresAt: now - 1 }),
+      record('fresh', { queuedAt: now, leaseExpiresAt: now + HOUR }),
+      record('after', { queuedAt: now, leaseExpiresAt: now + HOUR }),
+    ];
+    const checked = await importRecords(ctx, parseScope(scope), records.slice(0, 1), {
+      mode: 'check',
+    });
+    expect(checked).toEqual(['expired']);
+    // one more: the runs the outbox alone can decide are not decided, and the call stops there
+    await h.client.hset(keys.expired, `another:${now}`, `\n0\n${now}\nx`);
+    const statuses = await importRecords(ctx, parseScope(scope), records.slice(1), {
+      mode: 'write',
+      checkpoint: 'copy:9',
+    });
+    expect(statuses).toEqual(['exists', 'ended', 'lapsed', 'unchecked']);
+    expect(await h.client.hget(migration.state, 'cursor')).toBeNull();
+    expect((await listAll(store, scope)).map((r) => r.id)).toEqual(['native']);
+    expect(uncheckedError(parseScope(scope), 'fresh')).toMatchObject({ code: 'CONFLICT' });
   });
 
   it('allocates source ranks like enqueue, and counts runs past the 127th source', async () => {
@@ -198,6 +295,34 @@ describe('import', () => {
       ['started', 'b', 3],
     ]);
     expect(events.some((e) => e.type === 'gap' && e.reason !== 'subscribed')).toBe(false);
+  });
+
+  it('publishes nothing while nobody listens on the node; the sequence advances anyway', async () => {
+    const store = h.store();
+    const ctx = contextFor(store);
+    const keys = scopeKeys(store.prefix, parseScope(scope));
+    const monitor = await monitorCommands(
+      h.client,
+      (args) => /^s?publish$/i.test(String(args[0])) && args[1] === keys.events,
+    );
+    try {
+      const now = await serverNow();
+      const statuses = await importRecords(
+        ctx,
+        parseScope(scope),
+        [
+          record('a', { queuedAt: now, leaseExpiresAt: now + HOUR }),
+          record('b', { queuedAt: now - 1, startedAt: now, leaseExpiresAt: now + HOUR }),
+        ],
+        { mode: 'write' },
+      );
+      expect(statuses).toEqual(['inserted', 'inserted']);
+      await monitor.flush(`${keys.events}:marker`);
+      expect(monitor.seen).toEqual([]);
+      expect(await h.client.hget(keys.meta, 'seq')).toBe('2');
+    } finally {
+      monitor.stop();
+    }
   });
 
   it('check mode decides without writing anything', async () => {

@@ -1,7 +1,7 @@
 import { uniquePrefix } from '@active-runs/test-utils';
 import { describe, expect, it } from 'vitest';
-import type { ActiveRun, ActiveRunStoreOptions, ParsedScope } from '../src/index.js';
-import { createActiveRunStore } from '../src/index.js';
+import type { ActiveRun, ActiveRunStoreOptions, ExpiredReport, ParsedScope } from '../src/index.js';
+import { createActiveRunStore, scopeKeys } from '../src/index.js';
 import { parseScope } from '../src/keys.js';
 import { migrationKeys } from '../src/legacy/checkpoint.js';
 import { importRecords } from '../src/legacy/importer.js';
@@ -152,6 +152,21 @@ describe('rollout mode: reading the legacy hash', () => {
       { key: `${keyPrefix}runs:active:w:list`, skipped: {}, unreadable: 'a list' },
     ]);
   });
+  it("judges the window by the scope's clock: its high-water mark when TIME is behind", async () => {
+    const { store, prefix, legacyKey } = rolloutStore();
+    const now = await serverNow();
+    // live by TIME for 5 more minutes, lapsed by the scope's clock (10 minutes ahead, as after a
+    // failover to a node whose clock is behind)
+    const edge = { uuid: 'edge', queuedAt: iso(now - 3 * HOUR + 5 * 60_000) };
+    const fresh = { uuid: 'fresh', queuedAt: iso(now) };
+    await h.client.hset(legacyKey, { edge: JSON.stringify(edge), fresh: JSON.stringify(fresh) });
+    expect((await store.list(scope)).items.map((r) => r.id)).toEqual(['fresh', 'edge']);
+    await h.client.hset(scopeKeys(prefix, parseScope(scope)).meta, 'hw', now + 10 * 60_000);
+    expect((await store.list(scope)).items.map((r) => r.id)).toEqual(['fresh']);
+    expect((await store.stats(scope)).lapsed).toBe(1);
+    expect(await store.get(scope, 'edge')).toBeNull();
+    expect(await store.get(scope, 'fresh')).toMatchObject({ id: 'fresh' });
+  });
 });
 
 describe('rollout mode: writes go to both layouts', () => {
@@ -256,17 +271,74 @@ describe('rollout mode: writes go to both layouts', () => {
   });
 
   it('an expired run leaves the legacy hash, and the app hook still hears of it', async () => {
-    const reports: ActiveRun[] = [];
+    const reports: [ActiveRun, ExpiredReport][] = [];
     const { store, legacyKey } = rolloutStore({
       leaseMs: 200,
-      onExpired: (run) => void reports.push(run),
+      onExpired: (run, _scope, report) => void reports.push([run, report]),
     });
-    await store.enqueue(scope, { id: 'doomed' });
+    const doomed = await store.enqueue(scope, { id: 'doomed' });
     expect(await h.client.hexists(legacyKey, 'doomed')).toBe(1);
     await sleep(300);
     expect((await store.sweep()).expired).toBe(1);
-    expect(reports.map((r) => r.id)).toEqual(['doomed']);
+    expect(reports).toEqual([
+      [
+        { ...doomed },
+        {
+          attempt: 1,
+          redelivery: false,
+          claimToken: `${scope.workspaceId}:${scope.projectId}:doomed:${doomed.leaseExpiresAt}`,
+        },
+      ],
+    ]);
     expect(await h.client.hexists(legacyKey, 'doomed')).toBe(0);
+  });
+
+  it('an id reused after its run lapsed keeps the new run in the legacy list when the old one is reported', async () => {
+    const reports: ActiveRun[] = [];
+    const { store, legacyKey } = rolloutStore({ onExpired: (run) => void reports.push(run) });
+    const now = await serverNow();
+    const first = await store.enqueue(scope, {
+      id: 'again',
+      queuedAt: now - 1_000,
+      leaseMs: 100,
+      caption: 'first',
+    });
+    await store.start(scope, 'again', { leaseMs: 100 });
+    await sleep(150);
+    // enqueue takes the id of the lapsed run at once (its report waits for the sweeper)
+    const second = await store.enqueue(scope, { id: 'again', caption: 'second' });
+    expect(await legacyRecord(legacyKey, 'again')).toMatchObject({
+      caption: 'second',
+      queuedAt: iso(second.queuedAt),
+    });
+    expect((await store.list(scope)).items).toEqual([second]);
+    expect((await store.sweep()).expired).toBe(1);
+    expect(reports.map((r) => [r.id, r.caption, r.queuedAt])).toEqual([
+      ['again', 'first', first.queuedAt],
+    ]);
+    // the old run's report left the new run's record alone, and no tombstone hides it
+    expect((await store.list(scope)).items).toEqual([second]);
+    expect(await legacyRecord(legacyKey, 'again')).toMatchObject({ caption: 'second' });
+    expect(await store.end(scope, 'again')).toMatchObject({ id: 'again', caption: 'second' });
+    expect(await h.client.hexists(legacyKey, 'again')).toBe(0);
+  });
+
+  it('a late call for a run whose expiry report is pending neither brings it back nor ends it', async () => {
+    const { store, prefix, legacyKey } = rolloutStore({ leaseMs: 100 });
+    // a sweep that has claimed the run but not run the rollout hook yet: the legacy record stays
+    const sweeper = h.store({ prefix, onExpired: () => Promise.reject(new Error('later')) });
+    for (const id of ['late-beat', 'late-end']) await store.enqueue(scope, { id });
+    await sleep(150);
+    expect((await sweeper.sweep()).expired).toBe(2);
+    expect(await h.client.hexists(legacyKey, 'late-beat')).toBe(1);
+    await expectFailure(() => store.heartbeat(scope, 'late-beat'), 'NOT_FOUND');
+    await expectFailure(() => store.start(scope, 'late-beat'), 'NOT_FOUND');
+    await expectFailure(() => store.end(scope, 'late-end'), 'NOT_FOUND');
+    // nothing was copied back into the new layout (until the rollout hook runs, the legacy
+    // reads still show the record, as they show any change a moment late)
+    const runs = scopeKeys(prefix, parseScope(scope)).runs;
+    expect(await h.client.hlen(runs)).toBe(0);
+    expect(await h.client.hexists(legacyKey, 'late-end')).toBe(0);
   });
 });
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ActiveRunsError } from '../errors.js';
 import type { Scope } from '../keys.js';
+import { scopeKeys } from '../keys.js';
 import { parseInput } from '../schemas.js';
 import type { ActiveRunStore } from '../store.js';
 import type { BackfillPass } from './checkpoint.js';
@@ -14,20 +15,21 @@ import {
 import type { LegacyContext } from './context.js';
 import { legacyError, mapEntry } from './context.js';
 import type { ImportStatus } from './importer.js';
-import { importRecords, MAX_IMPORT_BATCH } from './importer.js';
+import { importRecords, MAX_IMPORT_BATCH, uncheckedError } from './importer.js';
 import type { LegacyKeyRef } from './key-finder.js';
 import { findLegacyKeys } from './key-finder.js';
 import type { LegacyEntry } from './legacy-key.js';
-import { probeLegacyKey, redisNow, scanLegacyHash } from './legacy-key.js';
+import { probeLegacyKey, scanLegacyHash, scopeNow } from './legacy-key.js';
 import { countSkip } from './page-reader.js';
 import type { LegacySkipReason, MappedRecord } from './record.js';
 import { legacyContextOf } from './rollout-store.js';
 
 /**
  * Why a legacy record was not copied: a {@link LegacySkipReason}, or what the import found:
- * `exists` (the new layout already has the id: it may be newer, it is kept), `ended` (ended or
- * expired through the rollout store meanwhile), `too-many-sources` (the scope already holds 127
- * distinct sources).
+ * `exists` (the new layout already has the id: it may be newer, it is kept; a run there that
+ * lapsed and is not swept yet counts too: the sweeper reports it), `ended` (ended or expired
+ * through the rollout store meanwhile), `too-many-sources` (the scope already holds 127 distinct
+ * sources).
  */
 export type LegacyRecordSkipReason = LegacySkipReason | 'exists' | 'ended' | 'too-many-sources';
 
@@ -107,6 +109,12 @@ export interface MigrateLegacyOptions {
   /** Stops after the current batch; the next call resumes from the checkpoint. */
   signal?: AbortSignal;
 }
+
+/** The report's reason for a run the import did not copy. */
+const skipReason = (
+  status: Exclude<ImportStatus, 'inserted' | 'unchecked'>,
+): LegacyRecordSkipReason =>
+  status === 'lapsed' ? 'stale' : status === 'expired' ? 'ended' : status;
 
 /** How long a legacy key stays after its scope switched, so legacy reads in flight can finish. */
 const DELETE_GRACE_MS = 2_000;
@@ -331,7 +339,7 @@ class Backfill<TData> {
     cursor: string,
   ): Promise<number> {
     const startedAt = Date.now();
-    const redisStart = await redisNow(this.ctx.redis);
+    const redisStart = await scopeNow(this.ctx.redis, scopeKeys(this.ctx.prefix, ref.scope).meta);
     const now = () => redisStart + (Date.now() - startedAt);
     let copied = 0;
     const batch = async (entries: LegacyEntry[], next: string) => {
@@ -392,13 +400,17 @@ class Backfill<TData> {
     let copied = 0;
     for (const status of statuses) {
       if (status === 'inserted') copied++;
-      else if (counting) this.skip(status === 'lapsed' ? 'stale' : status);
+      else if (counting && status !== 'unchecked') this.skip(skipReason(status));
     }
     if (counting || copied > 0) {
       this.report.copied += copied;
       this.progress.copied += copied;
     }
     this.emit();
+    // the scope's outbox is too large to check the rest against: the scope stays in rollout mode
+    // (its checkpoint did not move past this batch), and a later run resumes it
+    const last = statuses.length - 1;
+    if (statuses[last] === 'unchecked') throw uncheckedError(ref.scope, records[last]!.run.id);
     return copied;
   }
 

@@ -1,6 +1,8 @@
 import { MAX_SOURCES_PER_SCOPE } from '../constants.js';
+import { ActiveRunsError } from '../errors.js';
 import type { ParsedScope } from '../keys.js';
-import { scopeKeys } from '../keys.js';
+import { scopeKeys, writeKeys } from '../keys.js';
+import { IMPORT_OUTBOX_CHECK_MAX } from '../scripts/import.js';
 import { SCRIPTS } from '../scripts/index.js';
 import { migrationKeys } from './checkpoint.js';
 import type { LegacyContext } from './context.js';
@@ -12,8 +14,20 @@ export const MAX_IMPORT_BATCH = 1_000;
 /** Redis time one import call may take before it returns and lets the caller send the rest. */
 export const IMPORT_BUDGET_MS = 2;
 
-/** What the import did with a run (see scripts/import.ts). */
-export type ImportStatus = 'inserted' | 'exists' | 'ended' | 'lapsed' | 'too-many-sources';
+/**
+ * What the import did with a run (see scripts/import.ts): `exists` (the scope has the id, live or
+ * lapsed and not swept yet), `ended` (tombstoned during the rollout), `expired` (a report of the id
+ * waits in the sweeper's outbox), `lapsed` (its deadline passed), `unchecked` (not decided: the
+ * scope's outbox holds too many reports to check; always the last status of a call's reply).
+ */
+export type ImportStatus =
+  | 'inserted'
+  | 'exists'
+  | 'ended'
+  | 'lapsed'
+  | 'too-many-sources'
+  | 'expired'
+  | 'unchecked';
 
 const STATUS: readonly ImportStatus[] = [
   'exists',
@@ -21,7 +35,22 @@ const STATUS: readonly ImportStatus[] = [
   'ended',
   'lapsed',
   'too-many-sources',
+  'expired',
+  'unchecked',
 ];
+
+/**
+ * The error for a run the import left `unchecked`: only the legacy layout has it, and its scope's
+ * outbox holds too many reports to check that it did not expire. Retrying later works: the
+ * sweeper delivers them (or drops them after `maxAttempts`).
+ */
+export function uncheckedError(scope: ParsedScope, id: string): ActiveRunsError {
+  return new ActiveRunsError(
+    'CONFLICT',
+    `run ${id} is only in the legacy layout, and scope ${scope.workspaceId}:${scope.projectId} holds more than ${IMPORT_OUTBOX_CHECK_MAX} expired-run reports its onExpired hook has not acknowledged, too many to check that the run did not expire; retry once the sweeper has delivered them.`,
+    { details: { scope, id } },
+  );
+}
 
 type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
 
@@ -29,17 +58,7 @@ type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
 export function importScriptKeys(prefix: string, scope: ParsedScope): string[] {
   const keys = scopeKeys(prefix, scope);
   const migration = migrationKeys(prefix, scope);
-  return [
-    keys.runs,
-    keys.index,
-    keys.bySource,
-    keys.lease,
-    keys.meta,
-    keys.registry,
-    keys.expired,
-    migration.tombstones,
-    migration.state,
-  ];
+  return [...writeKeys(keys), keys.expired, migration.tombstones, migration.state];
 }
 
 /**
@@ -47,7 +66,8 @@ export function importScriptKeys(prefix: string, scope: ParsedScope): string[] {
  * {@link MAX_IMPORT_BATCH} (more calls when a call stops at its time budget). `check` decides
  * without writing (the dry run). `checkpoint` is stored as the scope's resume point with the last
  * run, in the same atomic call.
- * @returns the status of each record, in order
+ * @returns the status of each record, in order; after an `unchecked` one (the scope's outbox is
+ *   too large to check), none: the records after it were not sent
  */
 export async function importRecords<TData>(
   ctx: LegacyContext<TData>,
@@ -91,6 +111,7 @@ export async function importRecords<TData>(
       throw legacyError(ctx, error, 'import', true);
     }
     for (let i = 1; i < reply.length; i++) statuses.push(STATUS[Number(reply[i])]!);
+    if (statuses.at(-1) === 'unchecked') break;
     from += Number(reply[0]);
   }
   return statuses;

@@ -94,8 +94,13 @@ export async function* scanLegacyHash(
   } while (cursor !== '0');
 }
 
-/** The Redis server's clock in ms (the window is judged by it, as leases are). */
-export async function redisNow(client: LegacyClient): Promise<number> {
-  const [seconds, micros] = await client.time();
-  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+/**
+ * A scope's clock in ms, as its scripts read it (`scope_now`): the Redis server's TIME, or the
+ * scope's time high-water mark (meta `hw`) when TIME is behind it (after a failover to a node
+ * whose clock is behind), so legacy records are judged by the same clock as the scope's runs.
+ */
+export async function scopeNow(client: LegacyClient, metaKey: string): Promise<number> {
+  const [[seconds, micros], hw] = await Promise.all([client.time(), client.hget(metaKey, 'hw')]);
+  const time = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  return Math.max(time, Number(hw ?? 0) || 0);
 }

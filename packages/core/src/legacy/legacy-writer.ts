@@ -11,6 +11,11 @@ import { jsonEntries } from './legacy-key.js';
  * variant is rewritten whole with a compare-and-set (that variant was always read and written
  * whole). Each write also sets the key's expiry to the window: every record in it is older than
  * the write, so none is still listed when the key expires, and an abandoned key goes away.
+ *
+ * A run is its id and its `queuedAt`: an id is reusable as soon as its run ended or lapsed (an
+ * enqueue replaces a lapsed run at once), so the record under an id may belong to an earlier run
+ * whose expiry is not handled yet. An insert replaces such a record, and the expiry of a run
+ * removes the record only while it is still that run's (both compare-and-set on the field).
  */
 
 // Legacy keys have no hash tag: each script touches its one key, so it runs on a Cluster too.
@@ -18,6 +23,16 @@ const SET_IF_EXISTS = `
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1`;
+// KEYS: 1 legacy hash; ARGV: 1 field, 2 expected value, 3 new value ('' deletes), 4 ttl ms
+const SET_IF_UNCHANGED = `
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+if ARGV[3] == '' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+else
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+end
 return 1`;
 const COMPARE_AND_SET = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -46,27 +61,70 @@ export class LegacyWriter<TData> {
   private readonly client: Client;
   private readonly setIfExists: ScriptCall;
   private readonly compareAndSet: ScriptCall;
+  private readonly setIfUnchanged: ScriptCall;
 
   constructor(private readonly ctx: LegacyContext<TData>) {
     this.client = ctx.redis as unknown as Client;
     this.setIfExists = legacyScript(ctx.redis, 'setifexists', 1, SET_IF_EXISTS);
     this.compareAndSet = legacyScript(ctx.redis, 'cas', 1, COMPARE_AND_SET);
+    this.setIfUnchanged = legacyScript(ctx.redis, 'fieldcas', 1, SET_IF_UNCHANGED);
   }
 
-  /** Adds a new run's record (never replaces one). */
+  /**
+   * Adds a new run's record. Never replaces the record of the same run (it may hold newer
+   * progress); replaces one of an earlier run with the same id (see the header).
+   */
   async insert(key: string, run: ActiveRun<TData>): Promise<void> {
     const value = JSON.stringify(this.ctx.encode(run));
+    const earlier = (entry: LegacyEntry) => this.queuedAtOf(key, entry) !== run.queuedAt;
     await this.guard(
       'legacy insert',
       key,
       async () => {
-        await Promise.all([
+        const [added] = await Promise.all([
           this.client.hsetnx(key, run.id, value),
           this.client.pexpire(key, this.ctx.windowMs),
         ]);
+        if (added === 0) await this.replaceField(key, run.id, earlier, value);
       },
-      (entries) => (this.find(key, entries, run.id) === -1 ? [...entries, this.entry(run)] : null),
+      (entries) => {
+        const at = this.find(key, entries, run.id);
+        if (at === -1) return [...entries, this.entry(run)];
+        if (!earlier(entries[at]!)) return null;
+        const next = [...entries];
+        next[at] = this.entry(run);
+        return next;
+      },
     );
+  }
+
+  /**
+   * Removes the record of an expired run, only while it is that run's (same `queuedAt`): a newer
+   * run may have taken the id since.
+   * @returns whether the record was that run's (and is gone)
+   */
+  async removeRun(key: string, run: ActiveRun<TData>): Promise<boolean> {
+    const same = (entry: LegacyEntry) => this.queuedAtOf(key, entry) === run.queuedAt;
+    let removed = false;
+    await this.guard(
+      'legacy remove',
+      key,
+      async () => {
+        removed = await this.replaceField(key, run.id, same, '');
+      },
+      (entries) => {
+        const at = this.find(key, entries, run.id);
+        removed = at !== -1 && same(entries[at]!);
+        return removed ? entries.filter((_, i) => i !== at) : null;
+      },
+    );
+    return removed;
+  }
+
+  /** Whether the legacy record under a run's id is that run's (same `queuedAt`). */
+  async holds(key: string, run: ActiveRun<TData>): Promise<boolean> {
+    const entry = await this.read(key, run.id);
+    return entry !== null && this.queuedAtOf(key, entry) === run.queuedAt;
   }
 
   /** Replaces a run's record if it is still there (a run that ended meanwhile stays gone). */
@@ -169,6 +227,40 @@ export class LegacyWriter<TData> {
     }
     const entries = jsonEntries(parsed);
     return entries ? { text, entries, isArray: Array.isArray(parsed) } : null;
+  }
+
+  /**
+   * Replaces (or, with '', deletes) a hash field while `matches` its current record, by
+   * compare-and-set, re-read while others rewrite it. @returns whether it was changed
+   */
+  private async replaceField(
+    key: string,
+    id: string,
+    matches: (entry: LegacyEntry) => boolean,
+    value: string,
+  ): Promise<boolean> {
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const current = await this.client.hget(key, id);
+      if (current === null || !matches({ id, value: current })) return false;
+      if ((await this.setIfUnchanged(key, id, current, value, this.ctx.windowMs)) === 1)
+        return true;
+    }
+    this.ctx.logger.warn?.(
+      { key, id },
+      `active-runs: a legacy record rewrite gave up after ${CAS_ATTEMPTS} concurrent changes`,
+    );
+    return false;
+  }
+
+  /** The `queuedAt` a legacy record gives its run (NaN when it does not decode). */
+  private queuedAtOf(key: string, entry: LegacyEntry): number {
+    try {
+      const parsed = 'parsed' in entry ? entry.parsed : JSON.parse(entry.value);
+      const queuedAt = this.ctx.decode(parsed, { id: entry.id, key })?.queuedAt;
+      return typeof queuedAt === 'number' ? queuedAt : Number.NaN;
+    } catch {
+      return Number.NaN;
+    }
   }
 
   private entry(run: ActiveRun<TData>): LegacyEntry {

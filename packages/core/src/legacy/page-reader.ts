@@ -1,10 +1,12 @@
 import type { ActiveRun, RunStatus } from '../codec.js';
 import { TIME_SPAN } from '../constants.js';
 import type { CursorPosition } from '../cursor.js';
+import type { ParsedScope } from '../keys.js';
+import { scopeKeys } from '../keys.js';
 import type { LegacyContext } from './context.js';
 import { mapEntry } from './context.js';
 import type { LegacyEntry } from './legacy-key.js';
-import { probeLegacyKey, redisNow, scanLegacyHash } from './legacy-key.js';
+import { probeLegacyKey, scanLegacyHash, scopeNow } from './legacy-key.js';
 import type { LegacySkipReason, MappedRecord } from './record.js';
 
 /** Records per HSCAN call on the read path: memory holds one batch plus the page being kept. */
@@ -23,20 +25,24 @@ export interface LegacyReadSummary {
   skipped: SkipCounts;
   /** The key is neither a hash nor a JSON string of runs (read as empty). */
   unreadable: string | null;
-  /** The Redis server's clock when the read started (the window was judged by it). */
+  /** The scope's clock when the read started (the window was judged by it). */
   now: number;
 }
 
 /**
- * Visits every record of a legacy key that maps to a live run (in the window, by the Redis
- * clock), one HSCAN batch at a time; records that do not map are counted by reason.
+ * Visits every record of a scope's legacy key that maps to a live run (in the window, by the
+ * scope's clock), one HSCAN batch at a time; records that do not map are counted by reason.
  */
 export async function visitLegacyRuns<TData>(
   ctx: LegacyContext<TData>,
+  scope: ParsedScope,
   key: string,
   visit: (record: MappedRecord<TData>) => void,
 ): Promise<LegacyReadSummary> {
-  const [shape, now] = await Promise.all([probeLegacyKey(ctx.redis, key), redisNow(ctx.redis)]);
+  const [shape, now] = await Promise.all([
+    probeLegacyKey(ctx.redis, key),
+    scopeNow(ctx.redis, scopeKeys(ctx.prefix, scope).meta),
+  ]);
   const summary: LegacyReadSummary = { skipped: {}, unreadable: null, now };
   const take = (entries: LegacyEntry[]) => {
     for (const entry of entries) {
@@ -144,13 +150,14 @@ class FirstK<TData> {
  */
 export async function readLegacyPage<TData>(
   ctx: LegacyContext<TData>,
+  scope: ParsedScope,
   key: string,
   query: LegacyPageQuery,
 ): Promise<LegacyPage<TData>> {
   const keep = new FirstK<TData>(query.offset + query.limit + 1);
   const after = query.after;
   let total = 0;
-  const summary = await visitLegacyRuns(ctx, key, (record) => {
+  const summary = await visitLegacyRuns(ctx, scope, key, (record) => {
     const { run } = record;
     if (query.status && run.status !== query.status) return;
     if (query.source && run.source !== query.source) return;
@@ -191,12 +198,13 @@ export interface LegacyCounts extends LegacyReadSummary {
 /** Counts by status and source of a legacy key, in one pass of bounded memory. */
 export async function readLegacyCounts<TData>(
   ctx: LegacyContext<TData>,
+  scope: ParsedScope,
   key: string,
 ): Promise<LegacyCounts> {
   const counts = { queued: 0, running: 0, bySource: {} as Record<string, number> };
   let oldestQueuedAt: number | null = null;
   let oldestStartedAt: number | null = null;
-  const summary = await visitLegacyRuns(ctx, key, ({ run, score }) => {
+  const summary = await visitLegacyRuns(ctx, scope, key, ({ run, score }) => {
     counts[run.status]++;
     if (run.source !== null) counts.bySource[run.source] = (counts.bySource[run.source] ?? 0) + 1;
     if (run.status === 'queued') oldestQueuedAt = Math.min(oldestQueuedAt ?? score, score);

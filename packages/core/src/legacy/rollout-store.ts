@@ -4,7 +4,7 @@ import { decodeCursor, encodeCursor } from '../cursor.js';
 import { ActiveRunsError } from '../errors.js';
 import type { RunEvent, RunEventHandler, RunEventIteratorOptions, Unsubscribe } from '../events.js';
 import type { ParsedScope, Scope } from '../keys.js';
-import { parseRunId, parseScope } from '../keys.js';
+import { parseRunId, parseScope, scopeKeys } from '../keys.js';
 import type { ActiveRunsLogger } from '../logger.js';
 import { listOptionsSchema, parseInput, storeOptionsSchema } from '../schemas.js';
 import type {
@@ -20,13 +20,13 @@ import type {
   StartOptions,
   StartSweeperOptions,
 } from '../store.js';
-import type { ExpiredHook, SweepResult } from '../sweeper.js';
+import type { ExpiredHook, ExpiredReport, SweepResult } from '../sweeper.js';
 import type { MigrationKeys } from './checkpoint.js';
 import { MIGRATED_FIELD, MigratedScopes, migrationKeys } from './checkpoint.js';
 import type { LegacyContext, LegacyContextInput } from './context.js';
 import { legacyContext, legacyError, legacyScript, mapEntry } from './context.js';
-import { importRecords } from './importer.js';
-import { redisNow } from './legacy-key.js';
+import { importRecords, uncheckedError } from './importer.js';
+import { scopeNow } from './legacy-key.js';
 import { LegacyWriter } from './legacy-writer.js';
 import type { LegacyReadSummary } from './page-reader.js';
 import { readLegacyCounts, readLegacyPage } from './page-reader.js';
@@ -36,6 +36,8 @@ interface ResolvedScope {
   parsed: ParsedScope;
   tag: string;
   keys: MigrationKeys;
+  /** The scope's meta hash (its clock's high-water mark). */
+  meta: string;
   legacyKey: string;
 }
 
@@ -89,7 +91,8 @@ export function legacyContextOf<TData>(store: object): LegacyContext<TData> | un
  * - `start` / `progress` / `heartbeat` / `end` of a run only the legacy key has (enqueued before
  *   the rollout) copy it into the new layout first (copy on write), then apply;
  * - an `end` or an expiry leaves a tombstone in the scope's slot before the legacy record goes,
- *   so a backfill batch read just before can never copy the run back;
+ *   so a backfill batch read just before can never copy the run back; an expiry removes the
+ *   record only while it is the expired run's (an id is reusable at once: a newer run may own it);
  * - `list`, `counts` and `stats` read the legacy key (bounded memory, see page-reader.ts); `get`
  *   prefers the new layout.
  * Once the scope's flag is set, everything goes to the new layout only; the flag is read until
@@ -170,12 +173,12 @@ class RolloutStore<TData> implements ActiveRunStore<TData> {
       this.writer.remove(s.legacyKey, id),
     ]);
     if (!notFound(outcome) || !removed) return unwrap(outcome);
-    // a run only the legacy key had: its last state, unless the new layout holds it lapsed (the
-    // sweeper reports that one)
+    // a run only the legacy key had: its last state, unless the new layout holds it lapsed, or
+    // a report of its expiry waits in the outbox (the sweeper reports those: NOT_FOUND here)
     const mapped = mapEntry(this.ctx, s.legacyKey, removed, Date.now());
     if (!mapped.ok) return unwrap(outcome);
     const [status] = await importRecords(this.ctx, s.parsed, [mapped.record], { mode: 'check' });
-    return status === 'exists' ? unwrap(outcome) : mapped.record.run;
+    return status === 'exists' || status === 'expired' ? unwrap(outcome) : mapped.record.run;
   }
 
   async get(scope: Scope, id: string): Promise<ActiveRun<TData> | null> {
@@ -185,7 +188,7 @@ class RolloutStore<TData> implements ActiveRunStore<TData> {
       this.inner.get(scope, id),
       this.isMigrated(s),
       this.writer.read(s.legacyKey, id),
-      this.now('get'),
+      this.now(s, 'get'),
     ]);
     if (run || migrated || !entry) return run;
     const mapped = mapEntry(this.ctx, s.legacyKey, entry, now);
@@ -217,7 +220,7 @@ class RolloutStore<TData> implements ActiveRunStore<TData> {
     const binding = `${s.tag}|${parsed.status ?? 'all'}|${parsed.source ?? ''}`;
     const after = parsed.cursor ? decodeCursor(parsed.cursor, binding, this.cursorSecret) : null;
     const page = await this.readLegacy('list', s, () =>
-      readLegacyPage(this.ctx, s.legacyKey, {
+      readLegacyPage(this.ctx, s.parsed, s.legacyKey, {
         status: parsed.status ?? null,
         source: parsed.source ?? null,
         limit,
@@ -280,13 +283,26 @@ class RolloutStore<TData> implements ActiveRunStore<TData> {
     return this.inner.close();
   }
 
-  /** The sweeper's hook: an expired run leaves the legacy key too (tombstone first), then the app's hook. */
-  async expired(run: ActiveRun<TData>, scope: ParsedScope, hook: ExpiredHook<TData> | undefined) {
+  /**
+   * The sweeper's hook: an expired run leaves the legacy key too (tombstone first), then the
+   * app's hook. Only while the record is still the expired run's: its id may already be a newer
+   * run's (enqueue replaces a lapsed run at once), whose record stays.
+   */
+  async expired(
+    run: ActiveRun<TData>,
+    scope: ParsedScope,
+    report: ExpiredReport,
+    hook: ExpiredHook<TData> | undefined,
+  ) {
     const s = this.resolve(scope);
-    if (!this.migrated.has(s.tag) && !(await this.tombstone(s, run.id))) {
-      await this.writer.remove(s.legacyKey, run.id);
+    if (
+      !this.migrated.has(s.tag) &&
+      (await this.writer.holds(s.legacyKey, run)) &&
+      !(await this.tombstone(s, run.id))
+    ) {
+      await this.writer.removeRun(s.legacyKey, run);
     }
-    await hook?.(run, scope);
+    await hook?.(run, scope, report);
   }
 
   /** The scope (and the run id, when given) validated before any Redis call, as the store does. */
@@ -297,6 +313,7 @@ class RolloutStore<TData> implements ActiveRunStore<TData> {
       parsed,
       tag: `${parsed.workspaceId}:${parsed.projectId}`,
       keys: migrationKeys(this.ctx.prefix, parsed),
+      meta: scopeKeys(this.ctx.prefix, parsed).meta,
       legacyKey: this.ctx.keyOf(parsed),
     };
   }
@@ -360,11 +377,14 @@ class RolloutStore<TData> implements ActiveRunStore<TData> {
     const mapped = mapEntry(this.ctx, s.legacyKey, entry, Date.now());
     if (!mapped.ok) return false;
     const [status] = await importRecords(this.ctx, s.parsed, [mapped.record], { mode: 'write' });
+    if (status === 'unchecked') throw uncheckedError(s.parsed, id);
     return status === 'inserted' || status === 'exists';
   }
 
   private async legacyStats(s: ResolvedScope, memory: boolean): Promise<ScopeStats> {
-    const counts = await this.readLegacy('stats', s, () => readLegacyCounts(this.ctx, s.legacyKey));
+    const counts = await this.readLegacy('stats', s, () =>
+      readLegacyCounts(this.ctx, s.parsed, s.legacyKey),
+    );
     const age = (at: number | null) => (at === null ? null : Math.max(0, counts.now - at));
     const stats: ScopeStats = {
       total: counts.queued + counts.running,
@@ -402,9 +422,9 @@ class RolloutStore<TData> implements ActiveRunStore<TData> {
     return result;
   }
 
-  private async now(operation: string): Promise<number> {
+  private async now(s: ResolvedScope, operation: string): Promise<number> {
     try {
-      return await redisNow(this.ctx.redis);
+      return await scopeNow(this.ctx.redis, s.meta);
     } catch (error) {
       throw legacyError(this.ctx, error, operation, false);
     }
@@ -424,7 +444,7 @@ export function createRolloutStore<TData>(
   let rollout: RolloutStore<TData> | undefined;
   const inner = create({
     ...options,
-    onExpired: (run, scope) => rollout!.expired(run, scope, hook),
+    onExpired: (run, scope, report) => rollout!.expired(run, scope, report, hook),
   });
   const ctx = legacyContext<TData>({
     redis: inner.redis,
