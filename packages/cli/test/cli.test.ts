@@ -1,4 +1,4 @@
-import { createActiveRunStore } from '@active-runs/core';
+import { createActiveRunStore, scopeKeys } from '@active-runs/core';
 import { connect, deletePrefix, freePort, keysUnder, uniquePrefix } from '@active-runs/test-utils';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { cli, legacyRecord, start } from './run-cli.js';
@@ -179,8 +179,44 @@ describe('commands', () => {
     expect(swept.stdout).toMatch(/swept: 1 expired, 0 redelivered/);
     expect((await store.list(scope)).items.map((r) => r.id)).toEqual(['alive']);
     const again = JSON.parse((await cli(['sweep', '--json', ...flags])).stdout);
-    expect(again).toMatchObject({ ran: true, expired: 0, runs: [] });
+    expect(again).toMatchObject({
+      ran: true,
+      expired: 0,
+      deadLetters: 0,
+      lockLost: false,
+      runs: [],
+    });
     await store.close();
+  });
+
+  it('sweep hands out reports the app did not acknowledge: redeliveries and dead letters', async () => {
+    const { prefix, flags } = fresh('resweep');
+    // the app's hook fails: its reports stay in the outbox, due again after reclaimMs
+    const app = createActiveRunStore({
+      redis: client,
+      prefix,
+      sweeper: { reclaimMs: 100, maxAttempts: 20 },
+      onExpired: () => Promise.reject(new Error('app down')),
+    });
+    await app.enqueue(scope, { id: 'flaky', leaseMs: 100 });
+    await app.enqueue(scope, { id: 'hopeless', leaseMs: 100 });
+    await new Promise((r) => setTimeout(r, 150));
+    expect(await app.sweep()).toMatchObject({ expired: 2, failedReports: 2 });
+    // 'hopeless' was delivered 10 times already: past the CLI's maxAttempts (10), a dead letter
+    const keys = scopeKeys(prefix, { workspaceId: 'ws', projectId: 'proj' });
+    const [report] = (await client.hkeys(keys.expired)).filter((r) => r.startsWith('hopeless:'));
+    const entry = (await client.hget(keys.expired, report!))!.split('\n');
+    await client.hset(keys.expired, report!, ['', '10', ...entry.slice(2)].join('\n'));
+    await new Promise((r) => setTimeout(r, 150));
+    const swept = await cli(['sweep', ...flags]);
+    expect(swept.code).toBe(0);
+    expect(swept.stdout).toContain('expired ws/proj flaky (queued) [redelivery, attempt 2]');
+    expect(swept.stdout).toMatch(
+      /swept: 0 expired, 1 redelivered, 0 failed reports, 1 dead letters/,
+    );
+    expect(swept.stderr).toMatch(/dropped the expired-run report of hopeless after 10 attempt/);
+    expect(await client.exists(keys.expired)).toBe(0);
+    await app.close();
   });
 
   it('watch prints live events until interrupted, then exits 0', async () => {
@@ -190,22 +226,32 @@ describe('commands', () => {
     await watch.waitFor((o) => o.stdout.includes('subscribed'));
     await store.enqueue(scope, { id: 'live-1', source: 'api', caption: 'hello' });
     await store.start(scope, 'live-1');
+    const beat = await store.heartbeat(scope, 'live-1');
     await store.end(scope, 'live-1');
     await watch.waitFor((o) => o.stdout.includes('ended'));
     expect(watch.output.stdout).toMatch(/queued\s+live-1 queued api "hello"/);
     expect(watch.output.stdout).toMatch(/started\s+live-1 running api/);
+    expect(watch.output.stdout).toContain(
+      `heartbeat live-1 lease until ${new Date(beat.leaseExpiresAt).toISOString()}`,
+    );
     watch.child.kill('SIGINT');
     expect(await watch.exited).toBe(0);
 
     const jsonWatch = start(['watch', 'ws', 'proj', '--json', ...flags]);
     await jsonWatch.waitFor((o) => o.stdout.includes('"subscribed"'));
     await store.enqueue(scope, { id: 'live-2' });
-    await jsonWatch.waitFor((o) => o.stdout.includes('live-2'));
+    const beat2 = await store.heartbeat(scope, 'live-2');
+    await jsonWatch.waitFor((o) => o.stdout.includes('"heartbeat"'));
     const events = jsonWatch.output.stdout
       .trim()
       .split('\n')
       .map((line) => JSON.parse(line));
     expect(events[1]).toMatchObject({ type: 'queued', id: 'live-2', run: { status: 'queued' } });
+    expect(events[2]).toMatchObject({
+      type: 'heartbeat',
+      id: 'live-2',
+      leaseExpiresAt: beat2.leaseExpiresAt,
+    });
     jsonWatch.child.kill('SIGTERM');
     expect(await jsonWatch.exited).toBe(0);
     await store.close();

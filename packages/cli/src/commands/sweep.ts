@@ -1,4 +1,4 @@
-import type { ActiveRun, ParsedScope } from '@active-runs/core';
+import type { ActiveRun, ExpiredReport, ParsedScope } from '@active-runs/core';
 import type { Command } from 'commander';
 import { openStore } from '../connection.js';
 import { json } from '../output.js';
@@ -12,14 +12,21 @@ export function registerSweep(program: Command, ctx: CommandContext): void {
     )
     .option('--json', 'print the pass and the expired runs as JSON')
     .action(async (options: { json?: boolean }, command: Command) => {
-      const expired: { scope: ParsedScope; run: ActiveRun }[] = [];
+      const expired: ({ scope: ParsedScope; run: ActiveRun } & ExpiredReport)[] = [];
       const store = await openStore(ctx.globals(command), {
-        onExpired: (run, scope) => {
-          expired.push({ scope, run });
-          if (!options.json)
+        onExpired: (run, scope, report) => {
+          expired.push({ scope, run, ...report });
+          if (!options.json) {
+            const again = report.redelivery ? ` [redelivery, attempt ${report.attempt}]` : '';
             ctx.io.out(
-              `expired ${scope.workspaceId}/${scope.projectId} ${run.id} (${run.status})\n`,
+              `expired ${scope.workspaceId}/${scope.projectId} ${run.id} (${run.status})${again}\n`,
             );
+          }
+        },
+        // dead letters (reports dropped after their last attempt) and a lost lock, one line each
+        logger: {
+          warn: (_details, message) => ctx.io.err(`warning: ${message}\n`),
+          error: (_details, message) => ctx.io.err(`${message}\n`),
         },
       });
       try {
@@ -30,7 +37,7 @@ export function registerSweep(program: Command, ctx: CommandContext): void {
         }
         ctx.io.out(
           result.ran
-            ? `swept: ${result.expired} expired, ${result.redelivered} redelivered, ${result.failedReports} failed reports, ${result.scopesVisited} scopes visited in ${result.durationMs} ms\n`
+            ? `swept: ${result.expired} expired, ${result.redelivered} redelivered, ${result.failedReports} failed reports, ${result.deadLetters} dead letters, ${result.scopesVisited} scopes visited in ${Math.round(result.durationMs)} ms${result.lockLost ? '; stopped early: the sweep lock was lost (run it again)' : ''}\n`
             : 'not swept: another sweeper holds the lock; try again later\n',
         );
       } finally {

@@ -7,7 +7,7 @@ export function registerWatch(program: Command, ctx: CommandContext): void {
   program
     .command('watch')
     .description(
-      "print a scope's live events (queued, started, progress, ended, expired) until Ctrl-C",
+      "print a scope's live events (queued, started, progress, heartbeat, ended, expired) until Ctrl-C",
     )
     .argument('<workspaceId>', 'workspace id')
     .argument('<projectId>', 'project id')
@@ -34,6 +34,10 @@ export function registerWatch(program: Command, ctx: CommandContext): void {
             } else if (event.type === 'gap') {
               ctx.io.out(
                 `${new Date().toISOString()} -- ${event.reason}: refetch the page to be sure you see everything\n`,
+              );
+            } else if (event.type === 'heartbeat') {
+              ctx.io.out(
+                `${new Date().toISOString()} ${event.type.padEnd(8)} ${event.id} lease until ${new Date(event.leaseExpiresAt).toISOString()}\n`,
               );
             } else {
               const { run } = event;
