@@ -11,8 +11,8 @@
  * `budgetMs` of Redis time and says how many runs it processed; the caller sends the rest.
  *
  * The outbox is keyed by report (`id:deadline`), so a pending report of an id cannot be looked up
- * by the id alone: the first run that needs the check reads the outbox's report names once (HSCAN,
- * at most IMPORT_OUTBOX_CHECK_MAX of them). An outbox holding more (its hook keeps failing) is too large
+ * by the id alone: the first run that needs the check reads the outbox's report names once (HKEYS,
+ * only while it holds at most IMPORT_OUTBOX_CHECK_MAX of them). An outbox holding more (its hook keeps failing) is too large
  * to read within a call: a run that only that check could decide gets status 6 and the call
  * stops there, writing what it decided before.
  *
@@ -80,16 +80,11 @@ local function report_pending(id)
   if outbox_size == 0 then return false end
   if not pending then
     pending = {}
-    local cursor = '0'
-    repeat
-      local page = redis.call('HSCAN', KEYS[7], cursor, 'COUNT', OUTBOX_CHECK_MAX)
-      cursor = page[1]
-      local names = page[2]
-      for j = 1, #names, 2 do
-        local at = string.find(names[j], ':', 1, true)
-        pending[at and string.sub(names[j], 1, at - 1) or names[j]] = true
-      end
-    until cursor == '0'
+    -- names only (values hold whole runs); bounded: only called while the outbox is this small
+    for _, name in ipairs(redis.call('HKEYS', KEYS[7])) do
+      local at = string.find(name, ':', 1, true)
+      pending[at and string.sub(name, 1, at - 1) or name] = true
+    end
   end
   return pending[id] == true
 end
