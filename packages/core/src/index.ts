@@ -68,6 +68,17 @@ export type { ActiveRunsSseMessage, SseStreamLease } from './http/sse.js';
 export { DEFAULT_SSE_HEARTBEAT_MS, SseStreamRegistry } from './http/sse.js';
 export type { ParsedScope, Scope, ScopeKeys } from './keys.js';
 export { scopeKeys } from './keys.js';
+export type {
+  LegacyKeySkipReason,
+  LegacyMigrationProgress,
+  LegacyMigrationReport,
+  LegacyRecordSkipReason,
+  MigrateLegacyOptions,
+} from './legacy/backfill.js';
+export { migrateLegacy } from './legacy/backfill.js';
+export type { LegacyDecodeContext, LegacyOptions, LegacyRunInput } from './legacy/options.js';
+export type { LegacySkipReason } from './legacy/record.js';
+export { decodeLegacyRecord, encodeLegacyRecord } from './legacy/record.js';
 export type { ActiveRunsLogger } from './logger.js';
 export type { DataSchema, RedisLike } from './schemas.js';
 export type {

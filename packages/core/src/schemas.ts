@@ -12,6 +12,7 @@ import {
   TIME_SPAN,
 } from './constants.js';
 import { ActiveRunsError } from './errors.js';
+import { legacyOptionsSchema } from './legacy/options.js';
 
 /** Anything with zod's `safeParse` (zod 3 or 4 schemas). */
 export interface DataSchema<T = unknown> {
@@ -108,6 +109,7 @@ export const storeOptionsSchema = z.strictObject({
       timeoutMs: z.number().int().min(1).max(60_000).optional(),
     })
     .optional(),
+  legacy: legacyOptionsSchema.optional(),
 });
 
 /** Parses with a schema; a failure becomes an `INVALID_ARGUMENT` error naming the field. */

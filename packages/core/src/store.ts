@@ -8,6 +8,8 @@ import type { RunEvent, RunEventHandler, RunEventIteratorOptions, Unsubscribe } 
 import { RunEventHub } from './events.js';
 import type { Scope, ScopeKeys } from './keys.js';
 import { outboxKeys, parseRunId, parseScope, scopeKeys, writeKeys } from './keys.js';
+import type { LegacyOptions } from './legacy/options.js';
+import { createRolloutStore } from './legacy/rollout-store.js';
 import type { ActiveRunsLogger } from './logger.js';
 import { silentLogger } from './logger.js';
 import type { DataSchema, RedisLike } from './schemas.js';
@@ -103,6 +105,13 @@ export interface ActiveRunStoreOptions<TData = unknown> {
    * @default 1000
    */
   warnScopeSize?: number;
+  /**
+   * Rollout mode, for apps moving off a hash per project: scopes not yet migrated by
+   * `migrateLegacy` are read from their legacy key and written to both layouts; migrated ones use
+   * only the new layout. See "Migrating from a hash per project" in the README.
+   * @default undefined (off)
+   */
+  legacy?: LegacyOptions<TData>;
 }
 
 /** Input of `enqueue`. */
@@ -873,5 +882,8 @@ function checkClient(client: RedisLike): void {
 export function createActiveRunStore<TData = unknown>(
   options: ActiveRunStoreOptions<TData>,
 ): ActiveRunStore<TData> {
+  if (options?.legacy !== undefined) {
+    return createRolloutStore(options, (inner) => new RedisActiveRunStore<TData>(inner));
+  }
   return new RedisActiveRunStore<TData>(options);
 }

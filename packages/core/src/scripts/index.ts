@@ -4,6 +4,7 @@ import { COUNTS } from './counts.js';
 import { END } from './end.js';
 import { ENQUEUE } from './enqueue.js';
 import { GET } from './get.js';
+import { IMPORT } from './import.js';
 import { LIST } from './list.js';
 import { ACQUIRE_LOCK, RELEASE_LOCK, RENEW_LOCK } from './lock.js';
 import { PRELUDE, READ_PRELUDE, WRITE_PRELUDE } from './prelude.js';
@@ -74,6 +75,7 @@ export const SCRIPTS = {
   lock: define('lock', ACQUIRE_LOCK, 1, { ...FREES_MEMORY, preludes: [] }),
   renew: define('renew', RENEW_LOCK, 1, { ...FREES_MEMORY, preludes: [] }),
   release: define('release', RELEASE_LOCK, 1, { ...FREES_MEMORY, preludes: [] }),
+  import: define('import', IMPORT, 9),
 } as const;
 
 /** Operation names that have a script. */
