@@ -257,7 +257,6 @@ const progressCmd = fc
         });
         expectLease(run, input.leaseMs ?? STORE_LEASE_MS, before, after);
         runs.set(id, run);
-        m.enqueued[s].set(id, { caption: run.caption, data: run.data });
       }),
   );
 
