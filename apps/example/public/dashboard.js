@@ -89,7 +89,7 @@ const state = {
   /** @type {Workspace[]} */
   workspaces: [],
   filters: { status: '', source: '' },
-  pageSize: 25,
+  pageSize: 20,
   /** The pages before this one: where each was loaded from. @type {{ cursor: string | null, after: SortKey | null }[]} */
   history: [],
   /** @type {string | null} */

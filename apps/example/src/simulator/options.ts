@@ -28,7 +28,7 @@ const FLAGS: Record<keyof SimulatorFlags, string> = {
 export function addSimulatorOptions(command: Command): Command {
   const seedScope = `${SEED_SCOPE.workspaceId}/${SEED_SCOPE.projectId}`;
   return command
-    .option(`${FLAGS.rate} <runs>`, 'new runs per second in each project', decimal(0, 1000), 1.5)
+    .option(`${FLAGS.rate} <runs>`, 'new runs per second in each project', decimal(0, 1000), 2)
     .option(`${FLAGS.queueSeconds} <s>`, 'mean wait in the queue', decimal(0, 3600), 2)
     .option(`${FLAGS.runSeconds} <s>`, 'mean run time once started', decimal(0.1, 3600), 15)
     .option(`${FLAGS.die} <ratio>`, 'share of runs whose worker dies', decimal(0, 1), 0.03)

@@ -51,7 +51,11 @@ async function problemWith(url: string): Promise<string | undefined> {
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
   });
-  client.on('error', () => {});
+  // the connection's own error (ECONNREFUSED...) says more than the command's "Connection is closed"
+  let connectionError: Error | undefined;
+  client.on('error', (error: Error) => {
+    connectionError = error;
+  });
   try {
     await client.connect();
     const info = await client.info('server');
@@ -61,7 +65,7 @@ async function problemWith(url: string): Promise<string | undefined> {
     }
     return undefined;
   } catch (error) {
-    return error instanceof Error ? error.message : String(error);
+    return (connectionError ?? (error as Error)).message;
   } finally {
     client.disconnect();
   }
