@@ -138,7 +138,7 @@ function attempt(action) {
     ) {
       // the servers restarted with a new secret, or the session expired: sign in again
       state.signedInAt = Date.now();
-      void signIn(state.session?.workspaceId).catch(showError);
+      void signIn(state.session?.workspaceId, state.session?.projectId).catch(showError);
       return;
     }
     showError(error);
@@ -158,17 +158,27 @@ function setSession(body) {
   renderSwitcher();
 }
 
-/** @param {string} [workspaceId] the first demo workspace if not given */
-async function signIn(workspaceId) {
+/**
+ * Signs in as a workspace (the first demo workspace if not given), on one of its projects.
+ * @param {string} [workspaceId]
+ * @param {string} [projectId] the workspace's first project if not given
+ */
+async function signIn(workspaceId, projectId) {
   const id = workspaceId ?? state.workspaces[0]?.id;
-  setSession(await api('/auth/login', { workspaceId: id }));
+  let body = /** @type {SessionBody} */ (await api('/auth/login', { workspaceId: id }));
+  if (projectId && body.session && projectId !== body.session.projectId) {
+    body = await api('/auth/project', { projectId });
+  }
+  setSession(body);
   switchScope();
 }
 
+/** Signs in again if the session is gone (expired, or the demo restarted with a new secret). */
 async function ensureSession() {
+  const previous = state.session;
   const body = /** @type {SessionBody} */ (await api('/auth/session'));
   setSession(body);
-  if (!body.session) await signIn();
+  if (!body.session) await signIn(previous?.workspaceId, previous?.projectId);
 }
 
 function renderSwitcher() {
@@ -305,16 +315,27 @@ function connectLive() {
     }
     // CONNECTING: the browser retries by itself. CLOSED: the server refused the stream (a 401
     // after a restart with a new secret, a 503 while Redis is away): retry, signing in again
-    if (events.readyState === EventSource.CLOSED) {
-      reconnectTimer = window.setTimeout(() => {
-        attempt(async () => {
-          await ensureSession();
-          if (source === events) connectLive();
-        });
-      }, reconnectMs);
-      reconnectMs = Math.min(reconnectMs * 2, RECONNECT_MAX_MS);
-    }
+    if (events.readyState === EventSource.CLOSED) reconnectLater(events);
   });
+}
+
+/**
+ * Opens the stream again after a pause that doubles up to 15 s, signing in again first if the
+ * session is gone; while the server does not answer, tries again later.
+ * @param {EventSource} events the stream that closed
+ */
+function reconnectLater(events) {
+  window.clearTimeout(reconnectTimer);
+  reconnectTimer = window.setTimeout(async () => {
+    if (source !== events) return;
+    try {
+      await ensureSession();
+      if (source === events) connectLive();
+    } catch {
+      reconnectLater(events);
+    }
+  }, reconnectMs);
+  reconnectMs = Math.min(reconnectMs * 2, RECONNECT_MAX_MS);
 }
 
 /**
