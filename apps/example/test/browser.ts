@@ -68,8 +68,9 @@ export class Dashboard {
     }
   }
 
-  text(selector: string): Promise<string> {
-    return this.page.locator(selector).innerText();
+  /** The text of an element, as shown. */
+  async text(selector: string): Promise<string> {
+    return ((await this.page.locator(selector).textContent()) ?? '').trim();
   }
 
   /** Waits until the counts read `total / running / queued`. */
@@ -83,7 +84,7 @@ export class Dashboard {
 
   /** A cell of a run's row. */
   cell(runId: string, column: string): Promise<string> {
-    return this.page.locator(`#rows tr[data-run-id="${runId}"] td.${column}`).innerText();
+    return this.text(`#rows tr[data-run-id="${runId}"] td.${column}`);
   }
 
   async close(): Promise<void> {

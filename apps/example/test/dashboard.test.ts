@@ -185,15 +185,15 @@ describe('the dashboard', () => {
 
     await demo.stop(own);
     await dashboard.waitForLive('down');
-    expect(await dashboard.text('#live')).toBe('Live updates lost: reconnecting…');
+    expect(await dashboard.text('#live-text')).toBe('Live updates lost: reconnecting…');
     await demo.store.enqueue(assistant, { id: 'while-down', source: 'api' });
     // long enough for the browser's reconnection attempts to fail (it retries every ~3 s)
     await new Promise((resolve) => setTimeout(resolve, 4_000));
-    expect(await dashboard.text('#live')).toBe('Live updates lost: reconnecting…');
+    expect(await dashboard.text('#live-text')).toBe('Live updates lost: reconnecting…');
 
     const back = await demo.start('fastify', { port });
     await dashboard.waitForLive('recovered', 30_000);
-    expect(await dashboard.text('#live')).toBe('Live again: page reloaded');
+    expect(await dashboard.text('#live-text')).toBe('Live again: page reloaded');
     await dashboard.expectRows((rows) => rows.includes('while-down'));
     await dashboard.expectCounts(31, 10, 21);
     await demo.store.end(assistant, 'while-down');
