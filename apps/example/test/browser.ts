@@ -1,33 +1,7 @@
-import { existsSync } from 'node:fs';
-import { type Browser, type ConsoleMessage, chromium, type Page } from 'playwright-core';
+import type { Browser, ConsoleMessage, Page } from 'playwright-core';
 import { expect } from 'vitest';
 
-/** Debian's chromium (`apt-get install -y chromium`); another Chrome with ACTIVE_RUNS_CHROMIUM. */
-export const CHROMIUM = process.env.ACTIVE_RUNS_CHROMIUM ?? '/usr/bin/chromium';
-
-/**
- * Launches headless Chromium, or fails with how to install it: the browser tests never skip
- * (CI installs chromium in .ci/run). Playwright gives it a fresh temporary profile
- * (`--user-data-dir`) and deletes it on close.
- */
-export async function launchChromium(): Promise<Browser> {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `The example's browser tests drive Chromium, and there is none at ${CHROMIUM}. Install it: "sudo apt-get install -y chromium" (Debian, Ubuntu; .ci/run does this in CI), or set ACTIVE_RUNS_CHROMIUM to the path of a Chrome or Chromium binary.`,
-    );
-  }
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
-}
+export { launchChromium } from '../scripts/chromium.mjs';
 
 /** A dashboard open in its own browser context (its own cookies: its own login). */
 export class Dashboard {
