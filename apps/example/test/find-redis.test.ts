@@ -1,24 +1,9 @@
-import { readFileSync } from 'node:fs';
-import { freePort } from '@active-runs/test-utils';
 import { describe, expect, inject, it } from 'vitest';
 import { findRedis, LOCAL_REDIS_ENV, NoRedisError, redactUrl } from '../src/start/find-redis.js';
+import { alive, nowhere, processGroupOf } from './processes.js';
 
 const redisUrl = inject('redisUrl');
 const log = () => {};
-
-/** A URL where nothing listens. */
-async function nowhere(): Promise<string> {
-  return `redis://127.0.0.1:${await freePort()}`;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('where npm start gets its Redis', () => {
   it('1. REDIS_URL when it is set (and nothing is started)', async () => {
@@ -44,10 +29,7 @@ describe('where npm start gets its Redis', () => {
       expect(found.owned).toBe(true);
       const pid = Number(/pid (\d+)/.exec(found.description)?.[1]);
       // a Ctrl-C in the terminal does not reach it: the demo stops it after the servers
-      const processGroup = Number(
-        readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[2],
-      );
-      expect(processGroup).toBe(pid);
+      expect(processGroupOf(pid)).toBe(pid);
       expect(alive(pid)).toBe(true);
       await found.stop();
       expect(alive(pid)).toBe(false);

@@ -1,42 +1,16 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { connect, freePort, keysUnder } from '@active-runs/test-utils';
+import { connect, keysUnder } from '@active-runs/test-utils';
 import { describe, expect, inject, it } from 'vitest';
 import { LOCAL_REDIS_ENV } from '../src/start/find-redis.js';
 import { get, signIn } from './harness.js';
+import { alive, nowhere, processGroup } from './processes.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const START = fileURLToPath(new URL('../dist/start.js', import.meta.url));
 /** Bounds: the bootstrap (install, build from turbo's cache) and the start, then the stop. */
 const READY_TIMEOUT_MS = 150_000;
 const STOP_TIMEOUT_MS = 30_000;
-
-/** The processes of a process group: what a terminal's Ctrl-C reaches. */
-function processGroup(pgid: number): string[] {
-  const members: string[] = [];
-  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const [state, , group] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(group) !== pgid || state === 'Z') continue;
-      const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
-      members.push(`${pid} ${command}`);
-    } catch {
-      // it exited while we looked
-    }
-  }
-  return members;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** A command run in a process group of its own, as a terminal runs it; its output kept. */
 class Command {
@@ -93,10 +67,6 @@ class Command {
 function env(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const { REDIS_URL: _ignored, ...rest } = process.env;
   return { ...rest, ...extra };
-}
-
-async function nowhere(): Promise<string> {
-  return `redis://127.0.0.1:${await freePort()}`;
 }
 
 const urls = (command: Command) =>
