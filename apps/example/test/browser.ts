@@ -50,8 +50,10 @@ export class Dashboard {
   /** Waits until the counts read `total / running / queued`. */
   async expectCounts(total: number, running: number, queued: number): Promise<void> {
     await expect
-      .poll(async () =>
-        Promise.all(['#count-total', '#count-running', '#count-queued'].map((s) => this.text(s))),
+      .poll(
+        async () =>
+          Promise.all(['#count-total', '#count-running', '#count-queued'].map((s) => this.text(s))),
+        { timeout: 10_000 },
       )
       .toEqual([total, running, queued].map(String));
   }
