@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Makes `npm test` / `npm run demo` work on a fresh machine with only Node 20:
+// Makes `npm start` / `npm test` / `npm run tour` work on a fresh machine with only Node 20:
 // installs the pinned pnpm if missing, then the workspace dependencies, then builds.
 import { execSync } from 'node:child_process';
 

@@ -7,8 +7,8 @@ import { describe, expect, inject, it } from 'vitest';
 const run = promisify(execFile);
 const demo = fileURLToPath(new URL('../scripts/demo.mjs', import.meta.url));
 
-// The README's first command runs this script: keep it working (it uses the built dist).
-describe.skipIf(inject('redisTopology') === 'cluster')('demo script', () => {
+// `npm run tour` (the README) runs this script: keep it working (it uses the built dist).
+describe.skipIf(inject('redisTopology') === 'cluster')('tour script (npm run tour)', () => {
   it('prints pages, counts, stats and a sweep, and cleans up after itself', async () => {
     const client = connect(inject('redisUrl'));
     const before = await keysUnder(client, 'demo');

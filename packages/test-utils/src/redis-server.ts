@@ -27,6 +27,11 @@ export interface StartRedisServerOptions {
   args?: string[];
   /** How long to wait for PING. @default 10000 */
   readyTimeoutMs?: number;
+  /**
+   * Start it in its own process group, so a Ctrl-C in the terminal does not reach it and its
+   * owner stops it last (after the clients that use it). @default false
+   */
+  detached?: boolean;
 }
 
 /** The redis-server binary to use, or undefined when none is installed. */
@@ -92,7 +97,7 @@ export async function startRedisServer(
       'warning',
       ...(options.args ?? []),
     ],
-    { stdio: 'ignore' },
+    { stdio: 'ignore', detached: options.detached ?? false },
   );
   const spawned = new Promise<void>((resolve, reject) => {
     child.once('spawn', resolve);
