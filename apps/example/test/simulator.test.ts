@@ -44,7 +44,7 @@ describe('the traffic', () => {
     }, 100);
     // the demo's servers run the sweeper; here the test does
     try {
-      const lifecycle = ['gap', 'queued', 'started', 'progress', 'ended', 'expired'];
+      const lifecycle = ['gap', 'queued', 'started', 'progress', 'heartbeat', 'ended', 'expired'];
       await expect
         .poll(
           () => scopes.map((scope) => [...(seen.get(scope.projectId as string) ?? [])].sort()),
