@@ -48,7 +48,7 @@ async function snapshot(prefix: string): Promise<Record<string, unknown>> {
     const type = await h.client.type(key);
     let content: unknown;
     if (type === 'hash') content = await h.client.hgetall(key);
-    else if (type === 'zset') content = await h.client.zrange(key, 0, -1, 'WITHSCORES');
+    else if (type === 'zset') content = await h.client.zrange(key, '0', '-1', 'WITHSCORES');
     else if (type === 'string') content = await h.client.get(key);
     else content = `<${type}>`;
     out[key] = { type, content, expireAt: await h.client.pexpiretime(key) };
