@@ -13,7 +13,12 @@ export interface RedisServerHandle {
   pid: number;
   dir: string;
   process: ChildProcess;
-  /** Kills the server and removes its directory. */
+  /**
+   * Sends `signal` to the server and waits for it to exit (`SIGTERM`: a clean shutdown that
+   * flushes its AOF; `SIGKILL`: a crash). Its directory stays, to start it again from it.
+   */
+  kill(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
+  /** Kills the server and removes its directory (unless it was passed in as `dir`). */
   stop(): Promise<void>;
 }
 
@@ -27,6 +32,12 @@ export interface StartRedisServerOptions {
   args?: string[];
   /** How long to wait for PING. @default 10000 */
   readyTimeoutMs?: number;
+  /**
+   * Directory of the server's files, kept by `stop()`: pass the same one (with the same port and
+   * `--appendonly yes` in `args`) to start a server again on what the previous one persisted.
+   * @default a fresh temporary directory, removed by `stop()`
+   */
+  dir?: string;
 }
 
 /** The redis-server binary to use, or undefined when none is installed. */
@@ -72,7 +83,8 @@ export async function startRedisServer(
 ): Promise<RedisServerHandle> {
   const bin = options.bin ?? process.env.REDIS_SERVER_BIN ?? 'redis-server';
   const port = options.port ?? (await freePort());
-  const dir = mkdtempSync(join(tmpdir(), `active-runs-redis-${port}-`));
+  const ownDir = options.dir === undefined;
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), `active-runs-redis-${port}-`));
   const child = spawn(
     bin,
     [
@@ -103,16 +115,21 @@ export async function startRedisServer(
     await waitForPing(port, options.readyTimeoutMs ?? 10_000, child);
   } catch (error) {
     child.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
+    if (ownDir) rmSync(dir, { recursive: true, force: true });
     throw error;
   }
-  const stop = async () => {
+  const kill = async (signal: 'SIGTERM' | 'SIGKILL' = 'SIGKILL') => {
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGKILL');
+      // a stopped (SIGSTOP) server handles no other signal until it runs again
+      child.kill('SIGCONT');
+      child.kill(signal);
       await exited;
     }
-    rmSync(dir, { recursive: true, force: true });
+  };
+  const stop = async () => {
+    await kill('SIGKILL');
+    if (ownDir) rmSync(dir, { recursive: true, force: true });
   };
   return {
     url: `redis://127.0.0.1:${port}`,
@@ -121,6 +138,7 @@ export async function startRedisServer(
     pid: child.pid!,
     dir,
     process: child,
+    kill,
     stop,
   };
 }

@@ -56,12 +56,12 @@
  */
 import calculateSlot from 'cluster-key-slot';
 import type { Cluster, Redis } from 'ioredis';
+import { closeClient } from '../client.js';
 import { ActiveRunsError, fromRedisError } from '../errors.js';
 import type { Scope } from '../keys.js';
 import type { ActiveRunsLogger } from '../logger.js';
 import { silentLogger } from '../logger.js';
 import type { RedisLike } from '../schemas.js';
-import { settledWithin } from '../wait.js';
 import type { ChannelState, Entry, Subscriber } from './channel.js';
 import { ClusterResubscription } from './cluster-resubscription.js';
 import { decodeRunEvent } from './codec.js';
@@ -215,7 +215,7 @@ export class RunEventHub {
     }
     const sub = this.sub;
     this.sub = undefined;
-    if (sub) await quit(sub, timeoutMs);
+    if (sub) await closeClient(sub as unknown as RedisLike, timeoutMs);
   }
 
   private async attach(
@@ -474,20 +474,4 @@ function checkBufferSize(value: number, field: string): void {
       details: { field },
     });
   }
-}
-
-/** Quits the subscriber, or drops it if it is not connected or Redis does not answer in time. */
-async function quit(sub: Subscriber, timeoutMs: number): Promise<void> {
-  if (sub.status === 'end') return;
-  if (sub.status === 'ready') {
-    let quitted = false;
-    await settledWithin(
-      sub.quit().then(() => {
-        quitted = true;
-      }),
-      timeoutMs,
-    );
-    if (quitted) return;
-  }
-  sub.disconnect();
 }
