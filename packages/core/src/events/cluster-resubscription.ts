@@ -1,14 +1,21 @@
 /**
  * Keeping sharded subscriptions alive on a Redis Cluster: the hub's cluster half.
  *
- * ioredis (5.9) re-subscribes only when its periodic slot refresh sees a *changed* slot map, and
- * that is not enough: when a node loses a slot (failover, resharding), Redis drops the sharded
- * subscriptions of that slot and pushes a `SUNSUBSCRIBE` to the subscriber, which ioredis treats
- * as a stray reply (a "Command queue state error" `nodeError`) and otherwise ignores. Without
- * `slotsRefreshInterval` it never re-reads the map; with one, a failover and failback between two
- * refreshes leave the same map, and nothing is re-subscribed. And an `SSUBSCRIBE` that meets a
- * `MOVED` (sent on a stale map) is dropped by ioredis without being settled. So the hub does not
- * trust ioredis to restore its subscriptions; it checks them itself:
+ * What ioredis 6.0 does, and why it is not enough. ioredis re-subscribes a sharded channel only
+ * when a slot-map refresh finds a *changed* map (its subscriber group skips the reset otherwise).
+ * 6.0 fixed two of the gaps that once made this module necessary: the `SUNSUBSCRIBE` that Redis
+ * pushes when a node loses a slot is no longer taken for the reply of another command (it was a
+ * "Command queue state error" `nodeError` up to 5.x; fixed by redis/ioredis#2127), it now
+ * triggers a slot-map refresh; and an `SSUBSCRIBE` answered `MOVED` is settled and refreshes the
+ * map (redis/ioredis#2013, in 5.10). But a failover and a failback between two refreshes, or any
+ * loss after which the map reads the same again, still leave the channel unsubscribed with
+ * nothing re-subscribed: measured with ioredis 6.0.0 and this module's checks turned off, the
+ * "failover and failback between two slot-map refreshes" test of cluster-faults-events.test.ts
+ * missed 3,944 events silently (the other fault tests passed on ioredis alone). No upstream issue
+ * tracks it that we found (the nearest are redis/ioredis#1957 and #2021, re-subscription on a
+ * changed map). And a demoted master accepts an `SSUBSCRIBE` it will never deliver (Redis side:
+ * redis/redis#12558, #12577). So the hub does not trust ioredis to restore its subscriptions; it
+ * checks them itself:
  * - each channel remembers the subscriber connection (`holder`) on which Redis confirmed it;
  * - a check compares, for every channel, that holder with the connection ioredis now routes the
  *   channel's slot to, and looks the channel up in that connection's own subscription set (which
@@ -16,9 +23,9 @@
  *   connection (ioredis rebuilt it after a failover or a new slot map), a closed one or a missing
  *   channel means the subscription is gone: the channel is marked lost (its `lastSeq` cleared);
  * - the check is local (no Redis call, a hash lookup per channel), so it runs on every hint and
- *   on a timer: at once on a `nodeError` mentioning `sunsubscribe` (the pushed unsubscribe), on
- *   every `subscribersReady`, and every {@link CHECK_INTERVAL_MS} ms as a backstop for a signal
- *   missed (a push that ioredis matched with a pending command instead of reporting it);
+ *   on a timer: on every `subscribersReady` (ioredis re-subscribed after a changed map), and every
+ *   {@link CHECK_INTERVAL_MS} ms for the losses ioredis does not act on (the pushed
+ *   `SUNSUBSCRIBE` is not public in ioredis 6: it only triggers its own refresh);
  * - recovery re-reads the slot map (`refreshSlotsCache`: the loss usually means it is stale),
  *   then sends `SSUBSCRIBE` itself, straight on the subscriber connection that owns the slot,
  *   whatever ioredis decided, bounded by a timeout, retried with backoff (up to 1 s) until it is
@@ -32,15 +39,15 @@
  *   Only once confirmed does each handler of that channel get its one `reconnected` gap, so its
  *   refetch sees every change whose event was lost. Sending on the connection itself does not
  *   append the channel again to ioredis's own list of channels to restore (the Cluster's
- *   `ssubscribe` does, without deduplication);
+ *   `ssubscribe` does, without deduplication, still in 6.0.0; no upstream issue found);
  * - recoveries are coalesced: one pass in flight, at most one more queued; a storm of
  *   `subscribersReady` (ioredis rebuilds a dead master's subscriber every ~60 ms until its replica
  *   is promoted) costs one refresh and one send per pass, and each handler gets one gap per
  *   channel loss, when the channel is back, not one per rebuild. Channels on untouched shards keep
  *   their holder and get no gap;
  * - a first subscription is confirmed the same way: its `SSUBSCRIBE` goes through the Cluster
- *   (ioredis routes it and records the channel), and if no confirmation came (a `MOVED` dropped
- *   it), the recovery pass re-sends it; `subscribe()` rejects with `TIMEOUT` (or
+ *   (ioredis routes it and records the channel), and if no confirmation came (a `MOVED`, a
+ *   subscriber being rebuilt), the recovery pass re-sends it; `subscribe()` rejects with `TIMEOUT` (or
  *   `REDIS_UNAVAILABLE`) after the client's `commandTimeout` (5 s without one) instead of hanging;
  * - the hub's client re-reads the slot map every 5 s at least (`slotsRefreshInterval`, the
  *   client's own value if shorter), so a slot that leaves a node without any push is still noticed.
@@ -107,16 +114,6 @@ export class ClusterResubscription {
     // and starts a new one, then emits subscribersReady (also after slot moves); which channels
     // that touched, the check tells (without ioredis's internals: all of them)
     cluster.on('subscribersReady', () => this.check(cluster, !subscriberGroup(cluster)));
-    // the SUNSUBSCRIBE Redis pushes when the node lost the channel's slot (see the module doc)
-    cluster.on('nodeError', (error: unknown) => {
-      const message = error instanceof Error ? error.message : String(error);
-      if (!/sunsubscribe/i.test(message)) return;
-      this.host.logger.debug?.(
-        { err: error },
-        'active-runs: a shard dropped sharded subscriptions',
-      );
-      this.check(cluster);
-    });
     this.checkTimer = setInterval(() => this.check(cluster), CHECK_INTERVAL_MS);
     this.checkTimer.unref?.();
   }
