@@ -75,10 +75,14 @@ const LOSSY: [new (...args: never[]) => object, string][] = [
  * as that bound passes `limit` (so nothing over the limit is serialized, whatever its size).
  * `strict`: refuse what JSON would drop or change (functions, symbols, BigInt, non-finite numbers,
  * `undefined` in arrays, Maps and Sets...), cycles, and nesting deeper than MAX_DATA_DEPTH.
+ * On the hot path (small plain data) it allocates nothing but its two stacks: the offending path
+ * is only spelled out when something is refused.
  */
 class JsonWalk {
   bytes = 0;
-  private readonly ancestors = new Set<object>();
+  /** Objects and keys from the root to the value being walked. */
+  private readonly objects: object[] = [];
+  private readonly keys: (string | number)[] = [];
 
   constructor(
     private readonly limit: number,
@@ -91,23 +95,35 @@ class JsonWalk {
     if (this.bytes > this.limit) throw this.onTooLarge();
   }
 
+  /** The path of the value being walked, e.g. `data.tags[1]`. */
+  private path(): string {
+    let path = 'data';
+    for (const key of this.keys) path += typeof key === 'number' ? `[${key}]` : `.${key}`;
+    return path;
+  }
+
+  private refuse(what: string): never {
+    throw invalid(this.path(), what);
+  }
+
   /** Returns false for a value JSON omits from an object (undefined, a function, a symbol). */
-  walk(input: unknown, path: string, depth: number, key: string): boolean {
+  walk(input: unknown): boolean {
     let value = input;
-    if (
-      value !== null &&
-      typeof value === 'object' &&
-      typeof (value as { toJSON?: unknown }).toJSON === 'function'
-    ) {
-      value = (value as { toJSON(key: string): unknown }).toJSON(key);
+    if (typeof value === 'object' && value !== null) {
+      const toJSON = (value as { toJSON?: unknown }).toJSON;
+      if (typeof toJSON === 'function') {
+        const key = this.keys[this.keys.length - 1];
+        value = toJSON.call(value, key === undefined ? '' : String(key));
+      }
     }
     switch (typeof value) {
       case 'string':
         this.add(value.length + 2);
         return true;
       case 'number':
-        if (this.strict && !Number.isFinite(value))
-          throw invalid(path, `it is ${value}, which JSON turns into null`);
+        if (this.strict && !Number.isFinite(value)) {
+          this.refuse(`it is ${value}, which JSON turns into null`);
+        }
         this.add(1);
         return true;
       case 'boolean':
@@ -116,12 +132,12 @@ class JsonWalk {
       case 'undefined':
         return false;
       case 'bigint':
-        if (this.strict) throw invalid(path, 'it is a BigInt (pass it as a string)');
+        if (this.strict) this.refuse('it is a BigInt (pass it as a string)');
         this.add(1);
         return true;
       case 'function':
       case 'symbol':
-        if (this.strict) throw invalid(path, `it is a ${typeof value}, which JSON silently drops`);
+        if (this.strict) this.refuse(`it is a ${typeof value}, which JSON silently drops`);
         return false;
     }
     if (value === null) {
@@ -129,38 +145,44 @@ class JsonWalk {
       return true;
     }
     const object = value as object;
-    if (this.strict) {
-      if (depth >= MAX_DATA_DEPTH)
-        throw invalid(path, `it is nested deeper than ${MAX_DATA_DEPTH} levels`);
-      if (this.ancestors.has(object)) throw invalid(path, 'it is circular (it contains itself)');
-      for (const [type, name] of LOSSY) {
-        if (object instanceof type) throw invalid(path, `it is ${name}, which JSON turns into {}`);
-      }
-    } else if (depth >= MAX_DATA_DEPTH || this.ancestors.has(object)) {
-      return true; // the strict walk, after the schema, says what is wrong
+    if (this.objects.length >= MAX_DATA_DEPTH || this.objects.includes(object)) {
+      if (!this.strict) return true; // the strict walk, after the schema, says what is wrong
+      if (this.objects.includes(object)) this.refuse('it is circular (it contains itself)');
+      this.refuse(`it is nested deeper than ${MAX_DATA_DEPTH} levels`);
     }
-    this.ancestors.add(object);
+    const isArray = Array.isArray(object);
+    if (this.strict && !isArray) {
+      const proto = Object.getPrototypeOf(object);
+      if (proto !== Object.prototype && proto !== null) {
+        for (const [type, name] of LOSSY) {
+          if (object instanceof type) this.refuse(`it is ${name}, which JSON turns into {}`);
+        }
+      }
+    }
+    this.objects.push(object);
     this.add(2);
-    if (Array.isArray(object)) {
-      for (let i = 0; i < object.length; i++) {
-        const itemPath = `${path}[${i}]`;
-        if (!this.walk(object[i], itemPath, depth + 1, String(i))) {
-          if (this.strict)
-            throw invalid(
-              itemPath,
-              `it is ${describe(object[i])}, which JSON turns into null in an array`,
-            );
+    if (isArray) {
+      const array = object as unknown[];
+      for (let i = 0; i < array.length; i++) {
+        this.keys.push(i);
+        if (!this.walk(array[i])) {
+          if (this.strict) {
+            this.refuse(`it is ${describe(array[i])}, which JSON turns into null in an array`);
+          }
           this.add(4);
         }
+        this.keys.pop();
         this.add(1);
       }
     } else {
       const record = object as Record<string, unknown>;
       for (const name of Object.keys(record)) {
-        if (this.walk(record[name], `${path}.${name}`, depth + 1, name)) this.add(name.length + 4);
+        this.keys.push(name);
+        if (this.walk(record[name])) this.add(name.length + 4);
+        this.keys.pop();
       }
     }
-    this.ancestors.delete(object);
+    this.objects.pop();
     return true;
   }
 }
@@ -183,11 +205,11 @@ export function dataJson<TData>(data: unknown, { schema, maxBytes }: DataLimits<
     const cap = maxBytes * UNSERIALIZED_SLACK;
     if (schema) {
       const raw = new JsonWalk(cap * 2, false, () => tooLarge(cap * 2, maxBytes, false));
-      raw.walk(data, 'data', 0, '');
+      raw.walk(data);
       value = parsed(schema, data);
     }
     const walk = new JsonWalk(cap, true, () => tooLarge(cap, maxBytes, false));
-    if (!walk.walk(value, 'data', 0, '')) throw invalid('data', `it is ${describe(value)}`);
+    if (!walk.walk(value)) throw invalid('data', `it is ${describe(value)}`);
     let json: string;
     try {
       json = JSON.stringify(value);

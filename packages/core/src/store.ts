@@ -346,6 +346,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
     this.outboxTtlMs = outboxTtlMs(this.sweeperOptions);
     this.publishMode = parsed.publishEvents ? (this.redis.isCluster ? '2' : '1') : '0';
     this.caller = new RedisCaller(this.redis);
+    callers.set(this, this.caller);
     for (const def of Object.values(SCRIPTS)) {
       if (typeof (this.redis as unknown as Record<string, unknown>)[def.command] !== 'function') {
         this.redis.defineCommand(def.command, {
@@ -737,6 +738,17 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
   private dataJson(data: unknown): string {
     return dataJson(data, { schema: this.dataSchema, maxBytes: this.maxDataBytes });
   }
+}
+
+const callers = new WeakMap<object, RedisCaller>();
+
+/**
+ * The caller of a store (internal): for code that talks to Redis on the store's behalf outside
+ * this file (e.g. the legacy-layout migration), so its calls get the same deadline and typed
+ * outcomes, and `close()` settles them too. Undefined for anything that is not a store.
+ */
+export function storeCaller(store: ActiveRunStore<unknown>): RedisCaller | undefined {
+  return callers.get(store);
 }
 
 /**

@@ -7,6 +7,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import type { ActiveRunStore } from '../src/index.js';
 import { createActiveRunStore } from '../src/index.js';
+import { storeCaller } from '../src/store.js';
 import { expectFailure } from './expect-failure.js';
 import { sleep, useStoreHarness } from './harness.js';
 
@@ -98,6 +99,36 @@ describe.skipIf(h.topology === 'cluster')('what REDIS_UNAVAILABLE and TIMEOUT pr
       }
     },
   );
+
+  it('storeCaller: code outside store.ts gets the store’s deadline, typed outcomes, and close()', async () => {
+    const server = await startRedisServer();
+    const store = createActiveRunStore({
+      redis: server.url,
+      commandTimeoutMs: 300,
+      prefix: uniquePrefix('caller'),
+    });
+    const caller = storeCaller(store);
+    expect(caller).toBeDefined();
+    try {
+      expect(await caller!.command('ping', [], 'ping')).toBe('PONG');
+      process.kill(server.pid, 'SIGSTOP');
+      const t0 = performance.now();
+      await expectFailure(
+        () => caller!.command('hset', ['k', 'f', 'v'], 'legacy write', { isWrite: true }),
+        'TIMEOUT',
+        'legacy write',
+      );
+      expect(performance.now() - t0).toBeLessThan(300 + 250);
+      const pending = caller!.command('get', ['k'], 'legacy read').catch((error: unknown) => error);
+      await store.close();
+      expect(await pending).toMatchObject({ code: 'TIMEOUT' });
+      expect(caller!.pending).toBe(0);
+    } finally {
+      process.kill(server.pid, 'SIGCONT');
+      await store.close();
+      await server.stop();
+    }
+  });
 
   it('a call sent to a stalled server is TIMEOUT, settles at its deadline, and is applied once Redis runs again', async () => {
     const server = await startRedisServer();

@@ -27,6 +27,12 @@ const DEFAULT_TIMEOUT_MS = 5_000;
 const MAX_NOSCRIPT_RETRIES = 3;
 /** Backoff of a durable write redirected by a Cluster: 50 ms doubling up to this. */
 const MAX_REDIRECT_BACKOFF_MS = 500;
+/**
+ * How often deadlines are checked: a call settles at most this much after its deadline. One
+ * timer per caller, running only while calls are in flight, instead of one per call (a call's
+ * deadline is its start + the same timeout, so they expire in the order they started).
+ */
+const DEADLINE_TICK_MS = 20;
 
 /** `WAIT` after each write: how many replicas, for how long. */
 export interface DurableWrites {
@@ -91,21 +97,21 @@ class Call {
   answers = 0;
   done = false;
   readonly promise: Promise<unknown>;
-  private readonly startedAt = performance.now();
+  /** When the deadline passes (performance.now() ms). */
+  readonly deadline: number;
   private resolve!: (value: unknown) => void;
   private reject!: (error: unknown) => void;
-  private readonly timer: NodeJS.Timeout;
 
   constructor(
     private readonly caller: RedisCaller,
     readonly operation: string,
     readonly isWrite: boolean,
   ) {
+    this.deadline = performance.now() + caller.timeoutMs;
     this.promise = new Promise((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
     });
-    this.timer = setTimeout(() => this.interrupt('deadline'), caller.timeoutMs);
   }
 
   succeed(value: unknown): void {
@@ -131,12 +137,11 @@ class Call {
 
   /** Time left before the deadline (ms). */
   remainingMs(): number {
-    return this.caller.timeoutMs - (performance.now() - this.startedAt);
+    return this.deadline - performance.now();
   }
 
   private end(): void {
     this.done = true;
-    clearTimeout(this.timer);
     this.caller.forget(this);
   }
 }
@@ -146,7 +151,9 @@ export class RedisCaller {
   /** The deadline of every call: the client's `commandTimeout`. */
   readonly timeoutMs: number;
   private readonly Guarded: GuardedCommandClass | undefined;
+  /** Calls in flight, in the order they started (so by deadline). */
   private readonly inFlight = new Set<Call>();
+  private deadlineTimer: NodeJS.Timeout | undefined;
 
   constructor(readonly client: RedisLike) {
     const options = (client as unknown as ClientInternals).options;
@@ -244,7 +251,21 @@ export class RedisCaller {
   private begin(operation: string, isWrite: boolean): Call {
     const call = new Call(this, operation, isWrite);
     this.inFlight.add(call);
+    this.deadlineTimer ??= setInterval(() => this.expire(), DEADLINE_TICK_MS);
     return call;
+  }
+
+  /** Settles the calls whose deadline passed; stops checking once none is in flight. */
+  private expire(): void {
+    const now = performance.now();
+    for (const call of this.inFlight) {
+      if (call.deadline > now) break;
+      call.interrupt('deadline');
+    }
+    if (this.inFlight.size === 0) {
+      clearInterval(this.deadlineTimer);
+      this.deadlineTimer = undefined;
+    }
   }
 
   private newCommand(

@@ -106,7 +106,9 @@ export function guardedCommandClass(Base: typeof Command): GuardedCommandClass {
      */
     override setReplyContext(context: Parameters<Command['setReplyContext']>[0]): void {
       const base = Base.prototype as { setReplyContext?: Command['setReplyContext'] };
-      base.setReplyContext?.call(this, context && { ...context, replyMapping: 'legacy' });
+      base.setReplyContext?.call(this, context);
+      // the field ioredis 6 decodes by (set above from the connection): no object per command
+      (this as unknown as { replyMapping: string }).replyMapping = 'legacy';
     }
   }
   // `reject` is an instance property that ioredis assigns (and a Cluster re-assigns to wrap it):
