@@ -7,6 +7,7 @@ import { createActiveRunStore } from '../src/index.js';
 import { MAX_DATA_DEPTH } from '../src/payload.js';
 import { expectFailure } from './expect-failure.js';
 import { useStoreHarness } from './harness.js';
+import { loose } from './loose-store.js';
 
 /*
  * Bad input in any shape is a typed INVALID_ARGUMENT or PAYLOAD_TOO_LARGE before any Redis call.
@@ -22,7 +23,7 @@ function lazyStore(options: { dataSchema?: z.ZodType } = {}) {
   const client = new Redis(h.url, { lazyConnect: true, commandTimeout: 5_000 });
   const store = createActiveRunStore({ redis: client, prefix: uniquePrefix('bad'), ...options });
   lazy.push({ client, store });
-  return { client, store: store as unknown as LooseStore };
+  return { client, store: loose(store) };
 }
 const lazy: { client: Redis; store: ActiveRunStore }[] = [];
 afterAll(async () => {
@@ -31,19 +32,6 @@ afterAll(async () => {
     client.disconnect();
   }
 });
-
-interface LooseStore {
-  enqueue(scope: unknown, input: unknown): Promise<unknown>;
-  start(scope: unknown, id: unknown, options?: unknown): Promise<unknown>;
-  progress(scope: unknown, id: unknown, input: unknown): Promise<unknown>;
-  heartbeat(scope: unknown, id: unknown, options?: unknown): Promise<unknown>;
-  end(scope: unknown, id: unknown): Promise<unknown>;
-  get(scope: unknown, id: unknown): Promise<unknown>;
-  list(scope: unknown, options?: unknown): Promise<unknown>;
-  counts(scope: unknown): Promise<unknown>;
-  stats(scope: unknown, options?: unknown): Promise<unknown>;
-  subscribe(scope: unknown, handler: unknown): Promise<unknown>;
-}
 
 /** An object whose every property read throws. */
 const throwingGetters = () =>

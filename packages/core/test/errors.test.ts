@@ -14,27 +14,12 @@ import {
 import { parseScope } from '../src/keys.js';
 import { expectFailure } from './expect-failure.js';
 import { useStoreHarness } from './harness.js';
+import { loose } from './loose-store.js';
 
 const h = useStoreHarness();
 const scope = { workspaceId: 'w1', projectId: 'p1' };
 const otherScope = { workspaceId: 'w2', projectId: 'p2' };
 const THIRTY_DAYS = 30 * 24 * 3_600_000;
-
-/** The store's methods with every parameter loosened to `unknown`, to pass bad input. */
-interface LooseStore {
-  enqueue(scope: unknown, input: unknown): Promise<unknown>;
-  start(scope: unknown, id: unknown, options?: unknown): Promise<unknown>;
-  progress(scope: unknown, id: unknown, input: unknown): Promise<unknown>;
-  heartbeat(scope: unknown, id: unknown, options?: unknown): Promise<unknown>;
-  end(scope: unknown, id: unknown): Promise<unknown>;
-  get(scope: unknown, id: unknown): Promise<unknown>;
-  list(scope: unknown, options?: unknown): Promise<unknown>;
-  counts(scope: unknown): Promise<unknown>;
-  stats(scope: unknown, options?: unknown): Promise<unknown>;
-  startSweeper(options?: unknown): void;
-  stopSweeper(): Promise<void>;
-}
-const loose = (store: ActiveRunStore<unknown>) => store as unknown as LooseStore;
 
 async function until(predicate: () => boolean): Promise<void> {
   for (let i = 0; i < 200 && !predicate(); i++) await new Promise((r) => setTimeout(r, 10));

@@ -1,7 +1,8 @@
+import { uniquePrefix } from '@active-runs/test-utils';
 import type { Cluster, Redis } from 'ioredis';
 import { expect } from 'vitest';
 import type { ActiveRunStore, Scope } from '../../src/index.js';
-import { isActiveRunsError, scopeKeys } from '../../src/index.js';
+import { createActiveRunStore, isActiveRunsError, scopeKeys } from '../../src/index.js';
 import { parseScope } from '../../src/keys.js';
 
 /*
@@ -72,6 +73,8 @@ export interface LoadOptions {
   pauseMs?: number;
 }
 
+let loads = 0;
+
 /** Runs the load; resolves once every call settled. */
 export function startLoad(options: LoadOptions) {
   const runs: Run[] = [];
@@ -85,6 +88,8 @@ export function startLoad(options: LoadOptions) {
     settledAfterLastMs: 0,
   };
   const started = performance.now();
+  // ids unique to this load: several loads may share a store and its scopes
+  const loadId = `l${++loads}`;
   let stopped = false;
   let lastCallAt = 0;
   const more = () =>
@@ -116,7 +121,7 @@ export function startLoad(options: LoadOptions) {
       const scope = options.scopes[(c + n) % options.scopes.length] as Scope;
       const run: Run = {
         scope,
-        id: `c${c}-${n}`,
+        id: `${loadId}-c${c}-${n}`,
         expected: 'absent',
         refusedLast: false,
         unknown: false,
@@ -243,4 +248,149 @@ export function expectGuarantees(stats: LoadStats, verdict: Verdict): void {
 /** One line of numbers for the log. */
 export function describeLoad(name: string, stats: LoadStats, verdict: Verdict, extra = ''): string {
   return `[chaos] ${name}: calls=${stats.calls}, acknowledged=${stats.acknowledged}, outcomes=${JSON.stringify(stats.byCode)}, checked runs=${verdict.checked}, lost=${verdict.lost.length}, ghost writes=${verdict.ghosts.length}, inconsistent scopes=${verdict.inconsistent.length}, slowest call=${stats.maxCallMs.toFixed(0)} ms (over commandTimeout + 100 ms: ${stats.overDeadline}), all settled ${stats.settledAfterLastMs.toFixed(0)} ms after the last call${extra}`;
+}
+
+/** A steady load of 8 callers, until stopped (the stall and restart tests). */
+export function steadyLoad(store: ActiveRunStore, scopes: Scope[], commandTimeoutMs: number) {
+  return startLoad({
+    store,
+    scopes,
+    callers: 8,
+    maxCalls: 100_000,
+    maxMs: 60_000,
+    commandTimeoutMs,
+    pauseMs: 2,
+  });
+}
+
+/** Calls `get` until one succeeds; the time it took (ms). */
+export async function servingAgainAfter(store: ActiveRunStore, scope: Scope): Promise<number> {
+  const t0 = performance.now();
+  for (let i = 0; i < 200; i++) {
+    try {
+      await store.get(scope, 'probe');
+      return performance.now() - t0;
+    } catch {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  throw new Error('the store never served again');
+}
+
+/**
+ * After a fault that Redis has recovered from: how soon the store serves again (under 2 s), then
+ * the load stops and the guarantees are checked.
+ */
+export async function checkAfterFault(
+  name: string,
+  load: ReturnType<typeof startLoad>,
+  store: ActiveRunStore,
+  scopes: Scope[],
+  reader: Redis | Cluster,
+): Promise<LoadStats> {
+  const back = await servingAgainAfter(store, scopes[0] as Scope);
+  await new Promise((r) => setTimeout(r, 300));
+  const stats = await load.stop();
+  const verdict = await verify(store, scopes, load.runs, reader);
+  const extra = `, serving again ${back.toFixed(0)} ms after Redis was back`;
+  console.log(describeLoad(name, stats, verdict, extra));
+  expect(back).toBeLessThan(2_000);
+  expectGuarantees(stats, verdict);
+  return stats;
+}
+
+/**
+ * A plain and a durable store (`prefix`-es of their own) loaded for 5.5 s while `flush` runs
+ * every second; then checks that every call succeeded (no NOSCRIPT reaches the app) and the
+ * guarantees hold.
+ */
+export async function flushUnderLoad(options: {
+  label: string;
+  client: Redis | Cluster;
+  scopes: Scope[];
+  commandTimeoutMs: number;
+  flush: () => void;
+}): Promise<void> {
+  const { client, scopes } = options;
+  const stores = [
+    createActiveRunStore({ redis: client, prefix: uniquePrefix('chaos-flush') }),
+    createActiveRunStore({
+      redis: client,
+      prefix: uniquePrefix('chaos-flush-durable'),
+      durableWrites: { replicas: 1, timeoutMs: 500 },
+    }),
+  ];
+  try {
+    const loads = stores.map((store) =>
+      startLoad({
+        store,
+        scopes,
+        callers: 6,
+        maxCalls: 100_000,
+        maxMs: 5_500,
+        commandTimeoutMs: options.commandTimeoutMs,
+      }),
+    );
+    let flushes = 0;
+    const flusher = setInterval(() => {
+      flushes++;
+      options.flush();
+    }, 1_000);
+    const all = await Promise.all(loads.map((load) => load.finished));
+    clearInterval(flusher);
+    for (const [i, store] of stores.entries()) {
+      const stats = all[i] as LoadStats;
+      const runs = (loads[i] as ReturnType<typeof startLoad>).runs;
+      const verdict = await verify(store, scopes, runs, client);
+      const what = `${options.label} (${i ? 'durableWrites' : 'plain'})`;
+      console.log(describeLoad(what, stats, verdict, `, flushes=${flushes}`));
+      // no fault but the flushes: every call succeeds
+      expect(stats.byCode).toEqual({ ok: stats.calls });
+      expectGuarantees(stats, verdict);
+    }
+    expect(flushes).toBeGreaterThanOrEqual(5);
+  } finally {
+    for (const store of stores) await store.close();
+  }
+}
+
+/**
+ * 20,000 writes from 20 callers while `kill` runs every 100 ms (it kills the clients'
+ * connections); once Redis serves again and ioredis had time to send anything it still held,
+ * checks the guarantees (REDIS_UNAVAILABLE ones must not have been applied by then).
+ */
+export async function connectionChaos(options: {
+  label: string;
+  store: ActiveRunStore;
+  scopes: Scope[];
+  reader: Redis | Cluster;
+  commandTimeoutMs: number;
+  kill: () => void;
+}): Promise<LoadStats> {
+  const { store, scopes } = options;
+  const load = startLoad({
+    store,
+    scopes,
+    callers: 20,
+    maxCalls: 20_000,
+    maxMs: 45_000,
+    commandTimeoutMs: options.commandTimeoutMs,
+  });
+  let kills = 0;
+  const killer = setInterval(() => {
+    kills++;
+    options.kill();
+  }, 100);
+  const stats = await load.finished;
+  clearInterval(killer);
+  for (const scope of scopes) await servingAgainAfter(store, scope);
+  await new Promise((r) => setTimeout(r, 500));
+  const verdict = await verify(store, scopes, load.runs, options.reader);
+  console.log(describeLoad(options.label, stats, verdict, `, kill rounds=${kills}`));
+  expect(stats.calls).toBeGreaterThanOrEqual(20_000);
+  expect(stats.byCode.REDIS_UNAVAILABLE ?? 0, 'calls refused while reconnecting').toBeGreaterThan(
+    0,
+  );
+  expectGuarantees(stats, verdict);
+  return stats;
 }

@@ -6,10 +6,10 @@ import type { RedisServerHandle } from '@active-runs/test-utils';
 import { connect, startRedisServer, uniquePrefix } from '@active-runs/test-utils';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import type { ActiveRunStore, Scope } from '../../src/index.js';
+import type { Scope } from '../../src/index.js';
 import { createActiveRunStore } from '../../src/index.js';
 import { sleep } from '../harness.js';
-import { describeLoad, expectGuarantees, startLoad, verify } from './load.js';
+import { checkAfterFault, connectionChaos, flushUnderLoad, steadyLoad } from './load.js';
 
 /*
  * Chaos on throwaway redis-servers, each started and stopped by pid: connections killed every
@@ -29,20 +29,6 @@ function appClient(url: string, commandTimeout = COMMAND_TIMEOUT_MS): Redis {
   return client;
 }
 
-/** Calls `get` until one succeeds; the time it took (ms). */
-async function servingAgainAfter(store: ActiveRunStore): Promise<number> {
-  const t0 = performance.now();
-  for (let i = 0; i < 200; i++) {
-    try {
-      await store.get(scopes[0]!, 'probe');
-      return performance.now() - t0;
-    } catch {
-      await sleep(20);
-    }
-  }
-  throw new Error('the store never served again');
-}
-
 describe('chaos on a standalone Redis', () => {
   it('connection chaos: 20k writes from 20 callers, CLIENT KILL TYPE normal every 100 ms', async () => {
     const server = await startRedisServer();
@@ -51,32 +37,15 @@ describe('chaos on a standalone Redis', () => {
     // they are sent (REDIS_UNAVAILABLE) and sit in ioredis's offline queue when it comes back
     const client = appClient(server.url, KILL_TIMEOUT_MS);
     const store = createActiveRunStore({ redis: client, prefix: uniquePrefix('chaos-kill') });
-    let kills = 0;
     try {
-      const load = startLoad({
+      await connectionChaos({
+        label: 'connection kills (standalone)',
         store,
         scopes,
-        callers: 20,
-        maxCalls: 20_000,
-        maxMs: 40_000,
+        reader: client,
         commandTimeoutMs: KILL_TIMEOUT_MS,
+        kill: () => void admin.call('CLIENT', 'KILL', 'TYPE', 'normal').catch(() => {}),
       });
-      const killer = setInterval(() => {
-        kills++;
-        admin.call('CLIENT', 'KILL', 'TYPE', 'normal').catch(() => {});
-      }, 100);
-      const stats = await load.finished;
-      clearInterval(killer);
-      // anything ioredis still held would be sent once the client is back: give it time
-      await servingAgainAfter(store);
-      await sleep(500);
-      const verdict = await verify(store, scopes, load.runs, client);
-      console.log(
-        describeLoad('connection kills (standalone)', stats, verdict, `, kills=${kills}`),
-      );
-      expect(stats.calls).toBeGreaterThanOrEqual(20_000);
-      expect(stats.byCode.REDIS_UNAVAILABLE ?? 0).toBeGreaterThan(0);
-      expectGuarantees(stats, verdict);
     } finally {
       await store.close();
       client.disconnect();
@@ -108,34 +77,13 @@ describe('chaos on a standalone Redis', () => {
     ];
     try {
       for (const [name, stall, resume] of stalls) {
-        const load = startLoad({
-          store,
-          scopes,
-          callers: 8,
-          maxCalls: 100_000,
-          maxMs: 60_000,
-          commandTimeoutMs: COMMAND_TIMEOUT_MS,
-          pauseMs: 2,
-        });
+        const load = steadyLoad(store, scopes, COMMAND_TIMEOUT_MS);
         await sleep(300);
         const stalled = stall().catch(() => {});
         await resume();
         await stalled;
-        const back = await servingAgainAfter(store);
-        await sleep(300);
-        const stats = await load.stop();
-        const verdict = await verify(store, scopes, load.runs, client);
-        console.log(
-          describeLoad(
-            `stall: ${name}`,
-            stats,
-            verdict,
-            `, serving again ${back.toFixed(0)} ms after Redis resumed`,
-          ),
-        );
+        const stats = await checkAfterFault(`stall: ${name}`, load, store, scopes, client);
         expect(stats.byCode.TIMEOUT ?? 0).toBeGreaterThan(0);
-        expect(back).toBeLessThan(2_000);
-        expectGuarantees(stats, verdict);
       }
     } finally {
       process.kill(server.pid, 'SIGCONT');
@@ -157,33 +105,12 @@ describe('chaos on a standalone Redis', () => {
     const store = createActiveRunStore({ redis: client, prefix: uniquePrefix('chaos-aof') });
     try {
       for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
-        const load = startLoad({
-          store,
-          scopes,
-          callers: 8,
-          maxCalls: 100_000,
-          maxMs: 60_000,
-          commandTimeoutMs: COMMAND_TIMEOUT_MS,
-          pauseMs: 2,
-        });
+        const load = steadyLoad(store, scopes, COMMAND_TIMEOUT_MS);
         await sleep(500);
         await server.kill(signal);
         await sleep(1_000);
         server = await startRedisServer({ dir, args, port });
-        const back = await servingAgainAfter(store);
-        await sleep(300);
-        const stats = await load.stop();
-        const verdict = await verify(store, scopes, load.runs, client);
-        console.log(
-          describeLoad(
-            `restart (${signal}, down 1 s, AOF)`,
-            stats,
-            verdict,
-            `, serving again ${back.toFixed(0)} ms after Redis was back`,
-          ),
-        );
-        expect(back).toBeLessThan(2_000);
-        expectGuarantees(stats, verdict);
+        await checkAfterFault(`restart (${signal}, down 1 s, AOF)`, load, store, scopes, client);
       }
     } finally {
       await store.close();
@@ -205,49 +132,15 @@ describe('chaos on a standalone Redis', () => {
       await sleep(50);
     }
     const client = appClient(primary.url);
-    const plain = createActiveRunStore({ redis: client, prefix: uniquePrefix('chaos-flush') });
-    const durable = createActiveRunStore({
-      redis: client,
-      prefix: uniquePrefix('chaos-flush-durable'),
-      durableWrites: { replicas: 1, timeoutMs: 500 },
-    });
-    let flushes = 0;
     try {
-      const loads = [plain, durable].map((store) =>
-        startLoad({
-          store,
-          scopes,
-          callers: 6,
-          maxCalls: 100_000,
-          maxMs: 5_500,
-          commandTimeoutMs: COMMAND_TIMEOUT_MS,
-        }),
-      );
-      const flusher = setInterval(() => {
-        flushes++;
-        admin.script('FLUSH').catch(() => {});
-      }, 1_000);
-      const [plainStats, durableStats] = await Promise.all(loads.map((load) => load.finished));
-      clearInterval(flusher);
-      for (const [i, store] of [plain, durable].entries()) {
-        const stats = [plainStats, durableStats][i]!;
-        const verdict = await verify(store, scopes, loads[i]!.runs, client);
-        console.log(
-          describeLoad(
-            `SCRIPT FLUSH every second (${i ? 'durableWrites' : 'plain'})`,
-            stats,
-            verdict,
-            `, flushes=${flushes}`,
-          ),
-        );
-        // no fault but the flushes: every call succeeds
-        expect(stats.byCode).toEqual({ ok: stats.calls });
-        expectGuarantees(stats, verdict);
-      }
-      expect(flushes).toBeGreaterThanOrEqual(5);
+      await flushUnderLoad({
+        label: 'SCRIPT FLUSH every second',
+        client,
+        scopes,
+        commandTimeoutMs: COMMAND_TIMEOUT_MS,
+        flush: () => void admin.script('FLUSH').catch(() => {}),
+      });
     } finally {
-      await plain.close();
-      await durable.close();
       client.disconnect();
       admin.disconnect();
       onReplica.disconnect();
