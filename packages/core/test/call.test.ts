@@ -130,6 +130,34 @@ describe.skipIf(h.topology === 'cluster')('what REDIS_UNAVAILABLE and TIMEOUT pr
     }
   });
 
+  it('a client that is not ioredis as the store knows it: the fallback works and stays conservative', async () => {
+    const server = await startRedisServer();
+    const real = new Redis(server.url, { commandTimeout: 300 });
+    real.on('error', () => {});
+    // a wrapper that hides ioredis's classes (no instanceof, no Command to guard)
+    const wrapped = new Proxy(real, {
+      getPrototypeOf: () => Object.prototype,
+      get(target, key) {
+        if (key === 'constructor') return Object;
+        const value = Reflect.get(target, key, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const store = createActiveRunStore({ redis: wrapped, prefix: uniquePrefix('fallback') });
+    try {
+      await store.enqueue(scope, { id: 'a', caption: 'c' });
+      expect(await store.get(scope, 'a')).toMatchObject({ caption: 'c' });
+      await server.kill('SIGKILL');
+      await until('the client noticed', () => real.status !== 'ready');
+      // without a Command to guard, whether a failed call was sent cannot be known: TIMEOUT
+      await expectFailure(() => store.enqueue(scope, { id: 'b' }), 'TIMEOUT', 'may or may not');
+    } finally {
+      await store.close();
+      real.disconnect();
+      await server.stop();
+    }
+  });
+
   it('a call sent to a stalled server is TIMEOUT, settles at its deadline, and is applied once Redis runs again', async () => {
     const server = await startRedisServer();
     const store = createActiveRunStore({
