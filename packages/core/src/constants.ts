@@ -24,6 +24,10 @@ export const DEFAULT_PAGE_SIZE = 25;
 export const MAX_PAGE_SIZE = 500;
 /** Default command timeout set on clients the store creates. */
 export const DEFAULT_COMMAND_TIMEOUT_MS = 5_000;
+/** Default longest time `close()` takes. */
+export const DEFAULT_CLOSE_TIMEOUT_MS = 2_000;
+/** Default longest time an `onExpired` hook may take before its report is retried later. */
+export const DEFAULT_HOOK_TIMEOUT_MS = 30_000;
 
 /** Longest id, scope part or source accepted, in characters. */
 export const MAX_ID_LENGTH = 128;

@@ -91,6 +91,25 @@ export function isActiveRunsError(
   return branded && (code === undefined || (error as ActiveRunsError).code === code);
 }
 
+/**
+ * Runs `read` over an input of the app; anything it throws that is not already an
+ * `ActiveRunsError` (a throwing getter, a proxy's trap, a revoked proxy, a `toJSON` that throws)
+ * becomes `INVALID_ARGUMENT` naming `field`, instead of escaping as an untyped error.
+ */
+export function readInput<T>(field: string, read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof ActiveRunsError) throw error;
+    const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    throw new ActiveRunsError(
+      'INVALID_ARGUMENT',
+      `${field} could not be read (${reason.slice(0, 200)}): a getter or a proxy threw; pass plain values.`,
+      { cause: error, details: { field } },
+    );
+  }
+}
+
 // Redis 7 appends ' script: <sha>, on @user_script:<line>.' to errors raised from Lua.
 const SCRIPT_ERROR =
   /ERR_ACTIVE_RUNS (NOT_FOUND|CONFLICT|INVALID_ARGUMENT|INTERNAL) ?(.*?)(?: script: [0-9a-f]+, on @user_script:\d+\.)?$/s;

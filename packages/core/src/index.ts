@@ -27,8 +27,8 @@ export type {
   RunGapReason,
   RunHeartbeatEvent,
   Unsubscribe,
-} from './events.js';
-export { decodeRunEvent, RunEventHub } from './events.js';
+} from './events/index.js';
+export { decodeRunEvent, RunEventHub } from './events/index.js';
 export type { AdapterStore } from './http/adapter-store.js';
 export { startAdapterStore, waitForRedis } from './http/adapter-store.js';
 export type { ActiveRunsHttpResult } from './http/errors.js';

@@ -1,6 +1,6 @@
 import calculateSlot from 'cluster-key-slot';
 import { MAX_ID_LENGTH } from './constants.js';
-import { ActiveRunsError } from './errors.js';
+import { ActiveRunsError, readInput } from './errors.js';
 
 /** Where a run lives: a project inside a workspace. Strings or integers. */
 export interface Scope {
@@ -100,7 +100,10 @@ export function parseScope(scope: unknown): ParsedScope {
       { details: { field: 'scope' } },
     );
   }
-  const { workspaceId, projectId } = scope as Record<string, unknown>;
+  const { workspaceId, projectId } = readInput('scope', () => {
+    const { workspaceId, projectId } = scope as Record<string, unknown>;
+    return { workspaceId, projectId };
+  });
   return {
     workspaceId: parseToken(workspaceId, 'scope.workspaceId'),
     projectId: parseToken(projectId, 'scope.projectId'),

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import {
+  DEFAULT_CLOSE_TIMEOUT_MS,
   DEFAULT_COMMAND_TIMEOUT_MS,
   DEFAULT_LEASE_MS,
   DEFAULT_MAX_CAPTION_LENGTH,
@@ -11,7 +12,7 @@ import {
   MIN_LEASE_MS,
   TIME_SPAN,
 } from './constants.js';
-import { ActiveRunsError } from './errors.js';
+import { ActiveRunsError, readInput } from './errors.js';
 import { legacyOptionsSchema } from './legacy/options.js';
 
 /** Anything with zod's `safeParse` (zod 3 or 4 schemas). */
@@ -80,6 +81,7 @@ export const storeOptionsSchema = z.strictObject({
     .default(DEFAULT_MAX_DATA_BYTES),
   commandTimeoutMs: z.number().int().min(1).max(600_000).default(DEFAULT_COMMAND_TIMEOUT_MS),
   closeClient: z.boolean().optional(),
+  closeTimeoutMs: z.number().int().min(0).max(600_000).default(DEFAULT_CLOSE_TIMEOUT_MS),
   cursorSecret: z.string().min(16, 'cursorSecret must be at least 16 characters').optional(),
   publishEvents: z.boolean().default(true),
   onExpired: z
@@ -101,6 +103,7 @@ export const storeOptionsSchema = z.strictObject({
       batchSize: z.number().int().min(1).max(1_000).optional(),
       reclaimMs: z.number().int().min(100).max(86_400_000).optional(),
       maxAttempts: z.number().int().min(1).max(1_000).optional(),
+      hookTimeoutMs: z.number().int().min(10).max(3_600_000).optional(),
     })
     .optional(),
   durableWrites: z
@@ -118,7 +121,7 @@ export function parseInput<S extends z.ZodType>(
   value: unknown,
   what: string,
 ): z.output<S> {
-  const result = schema.safeParse(value);
+  const result = readInput(what, () => schema.safeParse(value));
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const path = issue && issue.path.length > 0 ? `${what}.${issue.path.join('.')}` : what;

@@ -1,17 +1,29 @@
-import { Redis } from 'ioredis';
+import { RedisCaller } from './call/caller.js';
+import { checkClient, closeClient, createClient } from './client.js';
 import type { ActiveRun, RunStatus } from './codec.js';
 import { decodeRun } from './codec.js';
-import { LIST_LAPSED_SCAN_BUDGET, MAX_OFFSET, MAX_SOURCES_PER_SCOPE } from './constants.js';
+import {
+  DEFAULT_HOOK_TIMEOUT_MS,
+  LIST_LAPSED_SCAN_BUDGET,
+  MAX_OFFSET,
+  MAX_SOURCES_PER_SCOPE,
+} from './constants.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
-import { ActiveRunsError, fromRedisError } from './errors.js';
-import type { RunEvent, RunEventHandler, RunEventIteratorOptions, Unsubscribe } from './events.js';
-import { RunEventHub } from './events.js';
+import { ActiveRunsError } from './errors.js';
+import type {
+  RunEvent,
+  RunEventHandler,
+  RunEventIteratorOptions,
+  Unsubscribe,
+} from './events/index.js';
+import { RunEventHub } from './events/index.js';
 import type { Scope, ScopeKeys } from './keys.js';
 import { outboxKeys, parseRunId, parseScope, scopeKeys, writeKeys } from './keys.js';
 import type { LegacyOptions } from './legacy/options.js';
 import { createRolloutStore } from './legacy/rollout-store.js';
 import type { ActiveRunsLogger } from './logger.js';
 import { silentLogger } from './logger.js';
+import { captionJson, dataJson } from './payload.js';
 import type { DataSchema, RedisLike } from './schemas.js';
 import {
   enqueueInputSchema,
@@ -28,6 +40,7 @@ import type { ScriptDefinition } from './scripts/index.js';
 import { SCRIPTS } from './scripts/index.js';
 import type { ExpiredHook, SweeperOptions, SweepResult } from './sweeper.js';
 import { outboxTtlMs, sweepOnce } from './sweeper.js';
+import { settledWithin } from './wait.js';
 
 /** Options of {@link createActiveRunStore}. */
 export interface ActiveRunStoreOptions<TData = unknown> {
@@ -70,6 +83,13 @@ export interface ActiveRunStoreOptions<TData = unknown> {
    * @default undefined (store-created: true; passed in: false)
    */
   closeClient?: boolean;
+  /**
+   * Longest time `close()` takes, whatever Redis and the hooks do: calls still in flight then
+   * fail typed (`TIMEOUT` if sent, `REDIS_UNAVAILABLE` if not, and then never sent), a sweep pass
+   * stops (its hook's report stays in the outbox), and the connections the store opened close.
+   * @default 2000
+   */
+  closeTimeoutMs?: number;
   /**
    * Secret that signs cursors, so an edited cursor is refused. Cursors only ever address runs of
    * the caller's own scope, so the default (derived from the prefix) is safe; set one to make
@@ -260,9 +280,8 @@ export interface ActiveRunStore<TData = unknown> {
 
 type Reply = (string | number)[];
 
-/** How long `close()` waits for Redis to answer QUIT before it drops the connection. */
+/** Longest wait for Redis to answer QUIT in `close()` before it drops the connection. */
 const CLOSE_QUIT_TIMEOUT_MS = 1_000;
-type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
 
 class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
   readonly prefix: string;
@@ -281,11 +300,17 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
   private readonly onExpired: ExpiredHook<TData> | undefined;
   private readonly sweeperOptions: Required<SweeperOptions>;
   private readonly outboxTtlMs: number;
+  private readonly closeTimeoutMs: number;
+  /** Every Redis call of the store goes through it: one deadline, typed outcomes (see call/). */
+  private readonly caller: RedisCaller;
+  /** Aborted by `close()`: a sweep pass stops, a hook in progress is abandoned. */
+  private readonly closing = new AbortController();
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweepInFlight: Promise<unknown> | undefined;
   private sweeperRunning = false;
   private hub: RunEventHub | undefined;
   private closed = false;
+  private closed$: Promise<void> | undefined;
 
   constructor(options: ActiveRunStoreOptions<TData>) {
     const parsed = parseInput(storeOptionsSchema, options, 'options');
@@ -299,15 +324,11 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
     this.maxDataBytes = parsed.maxDataBytes;
     this.cursorSecret = parsed.cursorSecret ?? `active-runs cursor:${parsed.prefix}`;
     if (typeof parsed.redis === 'string') {
-      const client = new Redis(parsed.redis, { commandTimeout: parsed.commandTimeoutMs });
-      // without a listener ioredis prints every failed reconnect as an unhandled error
-      client.on('error', (error: Error) => {
-        (parsed.logger as ActiveRunsLogger | undefined)?.warn?.(
-          { err: error },
-          'active-runs: Redis connection error',
-        );
-      });
-      this.redis = client as unknown as RedisLike;
+      this.redis = createClient(
+        parsed.redis,
+        parsed.commandTimeoutMs,
+        parsed.logger as ActiveRunsLogger | undefined,
+      );
       this.ownsClient = parsed.closeClient ?? true;
     } else {
       checkClient(parsed.redis);
@@ -328,9 +349,13 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
       batchSize: parsed.sweeper?.batchSize ?? 200,
       reclaimMs: parsed.sweeper?.reclaimMs ?? 60_000,
       maxAttempts: parsed.sweeper?.maxAttempts ?? 10,
+      hookTimeoutMs: parsed.sweeper?.hookTimeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS,
     };
+    this.closeTimeoutMs = parsed.closeTimeoutMs;
     this.outboxTtlMs = outboxTtlMs(this.sweeperOptions);
     this.publishMode = parsed.publishEvents ? (this.redis.isCluster ? '2' : '1') : '0';
+    this.caller = new RedisCaller(this.redis);
+    callers.set(this, this.caller);
     for (const def of Object.values(SCRIPTS)) {
       if (typeof (this.redis as unknown as Record<string, unknown>)[def.command] !== 'function') {
         this.redis.defineCommand(def.command, {
@@ -350,7 +375,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
       ...this.leaseArgs(keys, id, parsed.leaseMs),
       parsed.queuedAt ?? '',
       parsed.source ?? '',
-      this.captionJson(parsed.caption),
+      captionJson(parsed.caption, this.maxCaptionLength),
       this.dataJson(parsed.data),
       MAX_SOURCES_PER_SCOPE,
       this.outboxTtlMs,
@@ -383,7 +408,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
     const setData = parsed.data !== undefined;
     return this.touch(keys, runId, 'progress', parsed.leaseMs, [
       setCaption ? '1' : '0',
-      setCaption ? this.captionJson(parsed.caption) : '',
+      setCaption ? captionJson(parsed.caption, this.maxCaptionLength) : '',
       setData ? '1' : '0',
       setData ? this.dataJson(parsed.data) : '',
     ]);
@@ -497,28 +522,24 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
     const keys = this.keys(scope);
     const { memory } = parseInput(statsOptionsSchema, options, 'options');
     const stats = await this.readCounts(keys, true);
-    const client = this.redis as unknown as {
-      hlen(key: string): Promise<number>;
-      memory(sub: 'USAGE', key: string, samples: 'SAMPLES', n: number): Promise<number | null>;
-    };
-    try {
-      stats.pendingExpiredReports = await client.hlen(keys.expired);
-      if (memory) {
-        let bytes = 0;
-        for (const key of [
-          keys.runs,
-          keys.index,
-          keys.bySource,
-          keys.lease,
-          keys.meta,
-          keys.expired,
-        ]) {
-          bytes += Number((await client.memory('USAGE', key, 'SAMPLES', 5)) ?? 0);
-        }
-        stats.memoryBytes = bytes;
+    stats.pendingExpiredReports = Number(
+      await this.caller.command('hlen', [keys.expired], 'stats'),
+    );
+    if (memory) {
+      let bytes = 0;
+      for (const key of [
+        keys.runs,
+        keys.index,
+        keys.bySource,
+        keys.lease,
+        keys.meta,
+        keys.expired,
+      ]) {
+        bytes += Number(
+          (await this.caller.command('memory', ['USAGE', key, 'SAMPLES', 5], 'stats')) ?? 0,
+        );
       }
-    } catch (error) {
-      throw fromRedisError(error, 'stats', false);
+      stats.memoryBytes = bytes;
     }
     return stats;
   }
@@ -530,6 +551,8 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
     const pass = sweepOnce<TData>(
       {
         redis: this.redis,
+        caller: this.caller,
+        signal: this.closing.signal,
         prefix: this.prefix,
         publishMode: this.publishMode,
         onExpired: this.onExpired,
@@ -638,27 +661,39 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
     return this.hub;
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.stopSweeper();
-    await this.hub?.close();
-    if (this.ownsClient && this.redis.status !== 'end') {
-      // QUIT only a connected client, and for a bounded time: to a client that is down, ioredis
-      // would queue it until commandTimeout and keep reconnecting after. disconnect() then ends
-      // the socket and any reconnect loop, so the process can exit whatever Redis does.
-      if (this.redis.status === 'ready') {
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([
-          this.redis.quit().catch(() => {}),
-          new Promise((resolve) => {
-            timer = setTimeout(resolve, CLOSE_QUIT_TIMEOUT_MS);
-          }),
-        ]);
-        clearTimeout(timer);
-      }
-      this.redis.disconnect();
+  close(): Promise<void> {
+    if (!this.closed$) {
+      this.closed = true;
+      this.closed$ = this.shutdown();
     }
+    return this.closed$;
+  }
+
+  /**
+   * Bounded by `closeTimeoutMs`: the sweep pass is told to stop (a hook in progress is abandoned,
+   * its report stays in the outbox), calls in flight get most of the budget to finish and are then
+   * settled typed, and the connections the store opened are quit (or dropped).
+   */
+  private async shutdown(): Promise<void> {
+    const deadline = performance.now() + this.closeTimeoutMs;
+    const left = () => deadline - performance.now();
+    // kept for QUIT at the end
+    const quitMs = Math.min(CLOSE_QUIT_TIMEOUT_MS, this.closeTimeoutMs / 4);
+    this.closing.abort();
+    this.sweeperRunning = false;
+    if (this.sweepTimer) clearTimeout(this.sweepTimer);
+    this.sweepTimer = undefined;
+    const hub = this.hub?.close({ timeoutMs: Math.max(0, left() - quitMs) });
+    await settledWithin(
+      Promise.allSettled([this.sweepInFlight, hub, this.caller.drained()]),
+      left() - quitMs,
+    );
+    // what is still in flight fails now: TIMEOUT if sent, REDIS_UNAVAILABLE (never sent) if not
+    this.caller.interruptAll();
+    if (this.ownsClient) {
+      await closeClient(this.redis, Math.max(Math.min(left(), CLOSE_QUIT_TIMEOUT_MS), 0));
+    }
+    await hub;
   }
 
   private async touch(
@@ -696,180 +731,33 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
     return scopeKeys(this.prefix, parseScope(scope));
   }
 
-  private async call(
+  private call(
     def: ScriptDefinition,
     operation: string,
     isWrite: boolean,
     keys: string[],
     args: (string | number)[],
   ): Promise<unknown> {
-    if (isWrite && this.durable) return this.callDurably(def, operation, keys, args, this.durable);
-    const fn = (this.redis as unknown as Record<string, ScriptCall>)[def.command]!;
-    const readyBefore = this.redis.status === 'ready';
-    try {
-      return await fn.call(this.redis, ...keys, ...args);
-    } catch (error) {
-      const mapped = fromRedisError(error, operation, isWrite);
-      if (mapped.code === 'TIMEOUT' && !readyBefore && this.redis.status !== 'ready') {
-        // the client was disconnected for the whole call: the command waited in ioredis's
-        // offline queue and was not sent, so say so instead of "outcome unknown"
-        throw new ActiveRunsError(
-          'REDIS_UNAVAILABLE',
-          `${operation}: Redis is unreachable (the client is ${this.redis.status}); the call was not sent and can be retried once Redis is back.`,
-          { cause: error },
-        );
-      }
-      throw mapped;
+    if (isWrite && this.durable) {
+      return this.caller.durableScript(def, operation, keys, args, this.durable);
     }
-  }
-
-  /**
-   * The write and a WAIT in one pipeline: same connection, same node, one round trip.
-   * ioredis retries a cluster pipeline only when every command failed alike; here the script can
-   * fail with a redirection while WAIT succeeds, so redirections are retried here (the script did
-   * not run, so resending is safe), for at most the command timeout.
-   */
-  private async callDurably(
-    def: ScriptDefinition,
-    operation: string,
-    keys: string[],
-    args: (string | number)[],
-    durable: { replicas: number; timeoutMs: number },
-  ): Promise<unknown> {
-    const client = this.redis as unknown as {
-      pipeline(): Record<string, ScriptCall>;
-      refreshSlotsCache?(callback?: () => void): void;
-      options: { redisOptions?: { commandTimeout?: number }; commandTimeout?: number };
-    };
-    const budgetMs =
-      client.options.redisOptions?.commandTimeout ?? client.options.commandTimeout ?? 5_000;
-    const started = Date.now();
-    for (let attempt = 0; ; attempt++) {
-      let results: [Error | null, unknown][] | null;
-      try {
-        const pipeline = client.pipeline();
-        pipeline[def.command]!.call(pipeline, ...keys, ...args);
-        pipeline.wait!.call(pipeline, durable.replicas, durable.timeoutMs);
-        results =
-          (await (pipeline as unknown as { exec(): Promise<typeof results> }).exec()) ?? null;
-      } catch (error) {
-        throw fromRedisError(error, operation, true);
-      }
-      const [written, waited] = results ?? [];
-      if (!written) throw fromRedisError(new Error('empty pipeline reply'), operation, true);
-      const error = written[0];
-      if (error) {
-        const redirected = /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN) /.test(error.message);
-        if (redirected && this.redis.isCluster && Date.now() - started < budgetMs) {
-          if (/^(MOVED|ASK) /.test(error.message)) client.refreshSlotsCache?.();
-          await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** attempt, 500)));
-          continue;
-        }
-        throw fromRedisError(error, operation, true);
-      }
-      const acked = waited && !waited[0] ? Number(waited[1]) : 0;
-      if (acked < durable.replicas) {
-        throw new ActiveRunsError(
-          'TIMEOUT',
-          `${operation}: applied on the primary but confirmed by ${acked} of ${durable.replicas} replica(s) within ${durable.timeoutMs} ms; it could be lost if the primary fails now. Retrying is safe.`,
-          { cause: waited?.[0] ?? undefined, details: { acknowledgedReplicas: acked } },
-        );
-      }
-      return written[1];
-    }
-  }
-
-  private captionJson(caption: string | null | undefined): string {
-    if (caption === undefined || caption === null) return '';
-    const length = countCharacters(caption);
-    if (length > this.maxCaptionLength) {
-      throw new ActiveRunsError(
-        'PAYLOAD_TOO_LARGE',
-        `caption has ${length} characters, more than maxCaptionLength (${this.maxCaptionLength}); shorten it.`,
-        { details: { field: 'caption', limit: this.maxCaptionLength } },
-      );
-    }
-    return JSON.stringify(caption);
+    return this.caller.script(def, operation, isWrite, keys, args);
   }
 
   private dataJson(data: unknown): string {
-    if (data === undefined || data === null) return '';
-    let value: unknown = data;
-    if (this.dataSchema) {
-      const result = this.dataSchema.safeParse(data);
-      if (!result.success) {
-        const issue = result.error.issues[0] as
-          | { path?: PropertyKey[]; message?: string }
-          | undefined;
-        const path = issue?.path?.length ? `data.${issue.path.map(String).join('.')}` : 'data';
-        throw new ActiveRunsError(
-          'INVALID_ARGUMENT',
-          `${path}: ${issue?.message ?? 'does not match dataSchema'}.`,
-          { cause: result.error, details: { field: path, issues: result.error.issues } },
-        );
-      }
-      value = result.data;
-    }
-    let json: string | undefined;
-    try {
-      json = JSON.stringify(value);
-    } catch (error) {
-      throw new ActiveRunsError(
-        'INVALID_ARGUMENT',
-        `data is not JSON-serializable: ${String(error)}.`,
-        {
-          cause: error,
-          details: { field: 'data' },
-        },
-      );
-    }
-    if (json === undefined) {
-      throw new ActiveRunsError('INVALID_ARGUMENT', 'data is not JSON-serializable.', {
-        details: { field: 'data' },
-      });
-    }
-    const bytes = Buffer.byteLength(json);
-    if (bytes > this.maxDataBytes) {
-      throw new ActiveRunsError(
-        'PAYLOAD_TOO_LARGE',
-        `data is ${bytes} bytes of JSON, more than maxDataBytes (${this.maxDataBytes}); store large payloads elsewhere and keep a reference.`,
-        { details: { field: 'data', limit: this.maxDataBytes, bytes } },
-      );
-    }
-    return json;
+    return dataJson(data, { schema: this.dataSchema, maxBytes: this.maxDataBytes });
   }
 }
 
-/** Characters as a person counts them (code points, so an emoji is one). */
-function countCharacters(text: string): number {
-  let n = 0;
-  for (const _ of text) n++;
-  return n;
-}
+const callers = new WeakMap<object, RedisCaller>();
 
-/** Refuses clients the scripts cannot work with, saying why. */
-function checkClient(client: RedisLike): void {
-  const options = client.options as {
-    keyPrefix?: string;
-    commandTimeout?: number;
-    redisOptions?: { keyPrefix?: string; commandTimeout?: number };
-  };
-  const own = client.isCluster ? (options.redisOptions ?? {}) : options;
-  const keyPrefix = options.keyPrefix || own.keyPrefix;
-  if (keyPrefix) {
-    throw new ActiveRunsError(
-      'INVALID_ARGUMENT',
-      `the ioredis client has keyPrefix "${keyPrefix}": Lua scripts never see it, so keys would be wrong. Remove keyPrefix and pass it as the store's prefix option instead.`,
-      { details: { field: 'options.redis' } },
-    );
-  }
-  if (!own.commandTimeout) {
-    throw new ActiveRunsError(
-      'INVALID_ARGUMENT',
-      `the ioredis client has no commandTimeout, so a call could hang forever. Create it with { commandTimeout: 5000 }${client.isCluster ? ' in redisOptions' : ''}, or pass a URL and let the store create it.`,
-      { details: { field: 'options.redis' } },
-    );
-  }
+/**
+ * The caller of a store (internal): for code that talks to Redis on the store's behalf outside
+ * this file (e.g. the legacy-layout migration), so its calls get the same deadline and typed
+ * outcomes, and `close()` settles them too. Undefined for anything that is not a store.
+ */
+export function storeCaller(store: ActiveRunStore<unknown>): RedisCaller | undefined {
+  return callers.get(store);
 }
 
 /**

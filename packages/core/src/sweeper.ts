@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import type { RedisCaller } from './call/caller.js';
 import type { ActiveRun } from './codec.js';
 import { decodeRun } from './codec.js';
-import { fromRedisError } from './errors.js';
+import { ActiveRunsError, fromRedisError } from './errors.js';
 import type { ParsedScope, ScopeKeys } from './keys.js';
 import { outboxKeys, registryKey, scopeFromTag, scopeKeys } from './keys.js';
 import type { ActiveRunsLogger } from './logger.js';
@@ -17,8 +18,13 @@ export interface SweepResult {
   expired: number;
   /** Reports handed out again because an earlier delivery was not acknowledged. */
   redelivered: number;
-  /** Reports whose hook threw: they stay in the outbox and are retried after `reclaimMs`. */
+  /**
+   * Reports whose hook threw or did not settle within `hookTimeoutMs`: they stay in the outbox and
+   * are retried after `reclaimMs`.
+   */
   failedReports: number;
+  /** Of `failedReports`, those whose hook did not settle within `hookTimeoutMs`. */
+  hookTimeouts: number;
   /** Reports dropped after `maxAttempts` deliveries (each logged as a dead letter). */
   deadLetters: number;
   /** Scopes whose registry entry was due and that were visited. */
@@ -42,6 +48,11 @@ export interface ExpiredReport {
    * for the hook (`<workspaceId>:<projectId>:<runId>:<leaseExpiresAt>`).
    */
   claimToken: string;
+  /**
+   * Aborted when the hook runs out of time (`sweeper.hookTimeoutMs`) or the store closes: the
+   * report is then handed out again later, so stop the work (e.g. pass it to `fetch`).
+   */
+  signal: AbortSignal;
 }
 
 /** Hook called once per expired run (again if it throws), so the app can mark it failed. */
@@ -76,11 +87,22 @@ export interface SweeperOptions {
    * @default 10
    */
   maxAttempts?: number;
+  /**
+   * Longest time one `onExpired` call may take. A hook that has not settled by then counts as
+   * failed (its `signal` is aborted, the pass moves on): its report stays in the outbox and is
+   * handed out again after `reclaimMs`, so a hung hook can neither stall the sweeper nor `close()`.
+   * @default 30_000
+   */
+  hookTimeoutMs?: number;
 }
 
 /** What the sweeper needs from the store. */
 export interface SweeperContext<TData> {
   redis: RedisLike;
+  /** How it calls Redis (one deadline per call, typed outcomes). */
+  caller: RedisCaller;
+  /** Aborted by the store's `close()`: the pass stops, a hook in progress is abandoned. */
+  signal: AbortSignal;
   prefix: string;
   publishMode: string;
   onExpired: ExpiredHook<TData> | undefined;
@@ -119,30 +141,14 @@ collect(KEYS[1])
 for i = 3, #ARGV do collect(ARGV[i]) end
 return out`;
 
-type Client = RedisLike & {
-  eval(script: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
-  time(): Promise<[string, string]>;
-  zrangebyscore(
-    key: string,
-    min: string,
-    max: string,
-    limit: 'LIMIT',
-    offset: number,
-    count: number,
-  ): Promise<string[]>;
-};
-
-/** Calls a registered script. */
+/** Calls a registered script of the sweeper (all of them write). */
 function run(
-  client: Client,
+  ctx: SweeperContext<unknown>,
   def: ScriptDefinition,
   keys: string[],
   args: (string | number)[],
 ): Promise<unknown> {
-  const fn = (client as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[
-    def.command
-  ]!;
-  return fn.call(client, ...keys, ...args);
+  return ctx.caller.script(def, 'sweep', true, keys, args);
 }
 
 /** The sweep lock while a pass holds it. */
@@ -159,7 +165,6 @@ interface HeldLock {
  * successfully for `lockMs` (it may have lapsed meanwhile, e.g. while the process was frozen).
  */
 function holdLock(
-  client: Client,
   key: string,
   token: string,
   lockMs: number,
@@ -182,7 +187,7 @@ function holdLock(
       inFlight = true;
       const sentAt = performance.now();
       try {
-        if (Number(await run(client, SCRIPTS.renew, [key], [token, lockMs])) === 1) {
+        if (Number(await run(ctx, SCRIPTS.renew, [key], [token, lockMs])) === 1) {
           renewedAt = sentAt;
         } else {
           lose('the lock lapsed and another instance holds it');
@@ -215,12 +220,13 @@ export async function sweepOnce<TData>(
   options: Required<SweeperOptions>,
 ): Promise<SweepResult> {
   const started = performance.now();
-  const client = ctx.redis as Client;
+  const untyped = ctx as SweeperContext<unknown>;
   const result: SweepResult = {
     ran: false,
     expired: 0,
     redelivered: 0,
     failedReports: 0,
+    hookTimeouts: 0,
     deadLetters: 0,
     scopesVisited: 0,
     lockLost: false,
@@ -230,7 +236,7 @@ export async function sweepOnce<TData>(
   const lockKey = `${ctx.prefix}:sweeper:lock`;
   const token = randomBytes(12).toString('hex');
   try {
-    if (Number(await run(client, SCRIPTS.lock, [lockKey], [token, options.lockMs])) !== 1) {
+    if (Number(await run(untyped, SCRIPTS.lock, [lockKey], [token, options.lockMs])) !== 1) {
       result.durationMs = performance.now() - started;
       return result;
     }
@@ -238,14 +244,14 @@ export async function sweepOnce<TData>(
     throw fromRedisError(error, 'sweep', true);
   }
   result.ran = true;
-  const lock = holdLock(client, lockKey, token, options.lockMs, ctx as SweeperContext<unknown>);
+  const lock = holdLock(lockKey, token, options.lockMs, untyped);
   try {
-    const [seconds, micros] = await client.time();
+    const [seconds, micros] = (await ctx.caller.command('time', [], 'sweep')) as [string, string];
     const nowMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-    for (const slots of slotChunks(client)) {
-      if (lock.lost) break;
-      for (const tag of await dueScopes(client, ctx.prefix, slots, nowMs)) {
-        if (lock.lost) break;
+    for (const slots of slotChunks(ctx.redis)) {
+      if (lock.lost || ctx.signal.aborted) break;
+      for (const tag of await dueScopes(untyped, slots, nowMs)) {
+        if (lock.lost || ctx.signal.aborted) break;
         result.scopesVisited++;
         await sweepScope(ctx, options, tag, token, lock, result);
       }
@@ -255,14 +261,14 @@ export async function sweepOnce<TData>(
   } finally {
     lock.stop();
     result.lockLost = lock.lost;
-    await run(client, SCRIPTS.release, [lockKey], [token]).catch(() => {});
+    await run(untyped, SCRIPTS.release, [lockKey], [token]).catch(() => {});
     result.durationMs = performance.now() - started;
   }
   return result;
 }
 
 /** All 16384 slots in chunks, each chunk owned by one node (by the client's slot map on a cluster). */
-function slotChunks(client: Client): number[][] {
+function slotChunks(client: RedisLike): number[][] {
   const byNode = new Map<string, number[]>();
   const slotMap = client.isCluster ? (client as unknown as { slots: string[][] }).slots : undefined;
   for (let slot = 0; slot < SLOTS; slot++) {
@@ -283,19 +289,29 @@ function slotChunks(client: Client): number[][] {
 
 /** Scopes due for a sweep in the registries of `slots`. */
 async function dueScopes(
-  client: Client,
-  prefix: string,
+  ctx: SweeperContext<unknown>,
   slots: number[],
   nowMs: number,
 ): Promise<string[]> {
-  const keys = slots.map((slot) => registryKey(prefix, slot));
+  const keys = slots.map((slot) => registryKey(ctx.prefix, slot));
+  const [first, ...rest] = keys;
   try {
-    const [first, ...rest] = keys;
-    return (await client.eval(REGISTRY_DUE, 1, first!, nowMs, DUE_PER_SLOT, ...rest)) as string[];
+    return (await ctx.caller.command(
+      'eval',
+      [REGISTRY_DUE, 1, first!, nowMs, DUE_PER_SLOT, ...rest],
+      'sweep',
+    )) as string[];
   } catch {
     // the slot map moved under us (failover, resharding): ask each registry on its own
     const due = await Promise.all(
-      keys.map((key) => client.zrangebyscore(key, '-inf', String(nowMs), 'LIMIT', 0, DUE_PER_SLOT)),
+      keys.map(
+        (key) =>
+          ctx.caller.command(
+            'zrangebyscore',
+            [key, '-inf', String(nowMs), 'LIMIT', 0, DUE_PER_SLOT],
+            'sweep',
+          ) as Promise<string[]>,
+      ),
     );
     return due.flat();
   }
@@ -310,12 +326,12 @@ async function sweepScope<TData>(
   lock: HeldLock,
   result: SweepResult,
 ): Promise<void> {
-  const client = ctx.redis as Client;
+  const untyped = ctx as SweeperContext<unknown>;
   const scope = scopeFromTag(tag);
   const keys: ScopeKeys = scopeKeys(ctx.prefix, scope);
-  for (let rounds = 0; rounds < 1_000 && !lock.lost; rounds++) {
+  for (let rounds = 0; rounds < 1_000 && !lock.lost && !ctx.signal.aborted; rounds++) {
     const t0 = performance.now();
-    const reply = (await run(client, SCRIPTS.sweep, outboxKeys(keys), [
+    const reply = (await run(untyped, SCRIPTS.sweep, outboxKeys(keys), [
       tag,
       options.batchSize,
       options.reclaimMs,
@@ -342,16 +358,23 @@ async function sweepScope<TData>(
         result.deadLetters++;
         continue;
       }
-      // a pass that may have lost its lock hands out nothing more: whoever holds the lock now
-      // gets these reports again after reclaimMs
-      if (lock.lost) continue;
+      // a pass that may have lost its lock (or whose store closes) hands out nothing more:
+      // whoever holds the lock next gets these reports again after reclaimMs
+      if (lock.lost || ctx.signal.aborted) continue;
       if (kind === 1) result.redelivered++;
       else result.expired++;
-      try {
-        await ctx.onExpired?.(run, scope, { attempt, redelivery: kind === 1, claimToken });
+      const outcome = await callHook(ctx, options, run, scope, {
+        attempt,
+        redelivery: kind === 1,
+        claimToken,
+      });
+      if (outcome === 'closed') continue; // abandoned: its report is handed out again later
+      if (outcome === 'ok') {
         settled.push(report, '1');
-      } catch (error) {
+      } else {
+        const error = outcome.error;
         result.failedReports++;
+        if (outcome.timedOut) result.hookTimeouts++;
         if (attempt >= options.maxAttempts) {
           deadLetter(ctx, scope, run, attempt, claimToken, error);
           result.deadLetters++;
@@ -360,20 +383,71 @@ async function sweepScope<TData>(
           settled.push(report, '0');
           ctx.logger.warn?.(
             { err: error, scope, id: run.id, attempt, retryInMs: options.reclaimMs },
-            'active-runs: onExpired hook threw; the report will be handed out again',
+            outcome.timedOut
+              ? `active-runs: onExpired hook did not settle within hookTimeoutMs (${options.hookTimeoutMs} ms); the report will be handed out again`
+              : 'active-runs: onExpired hook threw; the report will be handed out again',
           );
         }
       }
     }
     if (settled.length > 0) {
       await run(
-        client,
+        untyped,
         SCRIPTS.settle,
         [keys.runs, keys.registry, keys.expired, keys.meta, keys.expiredDue],
         [tag, token, options.reclaimMs, ...settled],
       );
     }
     if (Number(reply[0]) !== 1) return;
+  }
+}
+
+/** How one hook call ended. */
+type HookOutcome = 'ok' | 'closed' | { error: unknown; timedOut: boolean };
+
+/**
+ * Calls the hook, for at most `hookTimeoutMs`, and no longer than the store stays open: the
+ * report's `signal` is aborted when either ends first, and the pass moves on.
+ */
+async function callHook<TData>(
+  ctx: SweeperContext<TData>,
+  options: Required<SweeperOptions>,
+  run: ActiveRun<TData>,
+  scope: ParsedScope,
+  report: Omit<ExpiredReport, 'signal'>,
+): Promise<HookOutcome> {
+  if (!ctx.onExpired) return 'ok';
+  const hook = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  let onClose: (() => void) | undefined;
+  const stopped = new Promise<HookOutcome>((resolve) => {
+    timer = setTimeout(() => {
+      const error = new ActiveRunsError(
+        'TIMEOUT',
+        `onExpired did not settle within hookTimeoutMs (${options.hookTimeoutMs} ms)`,
+      );
+      hook.abort(error);
+      resolve({ error, timedOut: true });
+    }, options.hookTimeoutMs);
+    onClose = () => {
+      hook.abort(new ActiveRunsError('REDIS_UNAVAILABLE', 'the store is closing'));
+      resolve('closed');
+    };
+    ctx.signal.addEventListener('abort', onClose, { once: true });
+  });
+  const called = (async (): Promise<HookOutcome> => {
+    try {
+      await ctx.onExpired?.(run, scope, { ...report, signal: hook.signal });
+      return 'ok';
+    } catch (error) {
+      return { error, timedOut: false };
+    }
+  })();
+  try {
+    return await Promise.race([called, stopped]);
+  } finally {
+    clearTimeout(timer);
+    if (onClose) ctx.signal.removeEventListener('abort', onClose);
   }
 }
 

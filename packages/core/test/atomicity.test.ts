@@ -23,7 +23,7 @@ async function snapshot(store: ActiveRunStore) {
   for (const key of names) {
     const type = await h.client.type(key);
     if (type === 'hash') out[key] = await h.client.hgetall(key);
-    else if (type === 'zset') out[key] = await h.client.zrange(key, 0, -1, 'WITHSCORES');
+    else if (type === 'zset') out[key] = await h.client.zrange(key, '0', '-1', 'WITHSCORES');
     else if (type === 'string') out[key] = await h.client.get(key);
     else out[key] = type;
   }

@@ -73,7 +73,7 @@ async function dump(prefix: string) {
       type === 'hash'
         ? await h.client.hgetall(key)
         : type === 'zset'
-          ? await h.client.zrange(key, 0, -1, 'WITHSCORES')
+          ? await h.client.zrange(key, '0', '-1', 'WITHSCORES')
           : type === 'list'
             ? await h.client.lrange(key, 0, -1)
             : await h.client.get(key);

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { connect, keysUnder, startRedisServer, uniquePrefix } from '@active-runs/test-utils';
-import { Cluster, Redis } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { LAYOUT_VERSION } from '../src/constants.js';
 import type { ActiveRunStore, RedisLike } from '../src/index.js';
@@ -364,6 +364,67 @@ describe.skipIf(h.topology === 'cluster')('on a throwaway redis-server', () => {
       } finally {
         await store.close();
       }
+    });
+  });
+
+  describe('either wire protocol of the app’s client', () => {
+    /** What a user sees of one lifecycle, whatever the protocol. */
+    async function tour(options: RedisOptions) {
+      const client = new Redis(throwaway.url, { commandTimeout: 5_000, ...options });
+      const store = createActiveRunStore({ redis: client, prefix: uniquePrefix('resp') });
+      const events: string[] = [];
+      try {
+        const unsubscribe = await store.subscribe(scope, (event) => {
+          events.push(event.type === 'gap' ? `gap:${event.reason}` : `${event.type}:${event.id}`);
+        });
+        const queued = await store.enqueue(scope, {
+          id: 'a',
+          source: 'api',
+          caption: 'c',
+          data: { n: 1.5, list: [1, 'x', null], ok: true },
+        });
+        await store.enqueue(scope, { id: 'lapsing', leaseMs: 100 });
+        const started = await store.start(scope, 'a', { startedAt: queued.queuedAt + 1 });
+        const progressed = await store.progress(scope, 'a', { caption: 'half' });
+        await store.heartbeat(scope, 'a', { leaseMs: 60_000 });
+        await sleep(150);
+        const seen = {
+          queued: { ...queued, queuedAt: 0, leaseExpiresAt: 0 },
+          started: started.status,
+          progressed: progressed.caption,
+          get: (await store.get(scope, 'a'))?.data,
+          missing: await store.get(scope, 'nope'),
+          page: (await store.list(scope, { limit: 5 })).items.map((r) => [r.id, r.status]),
+          counts: await store.counts(scope),
+          stats: await store.stats(scope, { memory: true }).then((s) => [s.lapsed, s.total]),
+          sweep: await store.sweep().then((r) => [r.ran, r.expired]),
+          ended: (await store.end(scope, 'a')).id,
+        };
+        await sleep(100);
+        await unsubscribe();
+        return { ...seen, events };
+      } finally {
+        await store.close();
+        client.disconnect();
+      }
+    }
+
+    it('RESP2, RESP3, and RESP3 with the "resp3" reply mapping give the same results', async () => {
+      const resp2 = await tour({ protocol: 2 });
+      expect(resp2.events).toEqual([
+        'gap:subscribed',
+        'queued:a',
+        'queued:lapsing',
+        'started:a',
+        'progress:a',
+        'heartbeat:a',
+        'expired:lapsing',
+        'ended:a',
+      ]);
+      expect(resp2.missing).toBeNull();
+      expect(resp2.get).toEqual({ n: 1.5, list: [1, 'x', null], ok: true });
+      expect(await tour({ protocol: 3 })).toEqual(resp2);
+      expect(await tour({ protocol: 3, replyMapping: 'resp3' } as RedisOptions)).toEqual(resp2);
     });
   });
 });

@@ -3,8 +3,13 @@ import { connect, deletePrefix, startRedisServer, uniquePrefix } from '@active-r
 import calculateSlot from 'cluster-key-slot';
 import { Cluster, type Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { RunChangeEvent, RunEvent, RunEventHubOptions, RunGapEvent } from '../src/events.js';
-import { decodeRunEvent, RunEventHub } from '../src/events.js';
+import type {
+  RunChangeEvent,
+  RunEvent,
+  RunEventHubOptions,
+  RunGapEvent,
+} from '../src/events/index.js';
+import { decodeRunEvent, RunEventHub } from '../src/events/index.js';
 import type { ActiveRunStore, Scope } from '../src/index.js';
 import { ActiveRunsError, createActiveRunStore, scopeKeys } from '../src/index.js';
 import { parseScope } from '../src/keys.js';

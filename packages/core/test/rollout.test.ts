@@ -287,6 +287,7 @@ describe('rollout mode: writes go to both layouts', () => {
           attempt: 1,
           redelivery: false,
           claimToken: `${scope.workspaceId}:${scope.projectId}:doomed:${doomed.leaseExpiresAt}`,
+          signal: expect.any(AbortSignal),
         },
       ],
     ]);

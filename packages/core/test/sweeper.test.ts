@@ -467,6 +467,6 @@ describe('registry layout', () => {
     const keys = scopeKeys(store.prefix, parseScope(scopeA));
     const { default: slotOf } = await import('cluster-key-slot');
     expect(keys.registry).toBe(registryKey(store.prefix, slotOf(keys.runs)));
-    expect(await h.client.zrange(keys.registry, 0, -1)).toEqual([keys.tag]);
+    expect(await h.client.zrange(keys.registry, '0', '-1')).toEqual([keys.tag]);
   });
 });

@@ -13,7 +13,12 @@ export interface RedisServerHandle {
   pid: number;
   dir: string;
   process: ChildProcess;
-  /** Kills the server and removes its directory. */
+  /**
+   * Sends `signal` to the server and waits for it to exit (`SIGTERM`: a clean shutdown that
+   * flushes its AOF; `SIGKILL`: a crash). Its directory stays, to start it again from it.
+   */
+  kill(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
+  /** Kills the server and removes its directory (unless it was passed in as `dir`). */
   stop(): Promise<void>;
 }
 
@@ -32,6 +37,12 @@ export interface StartRedisServerOptions {
    * owner stops it last (after the clients that use it). @default false
    */
   detached?: boolean;
+  /**
+   * Directory of the server's files, kept by `stop()`: pass the same one (with the same port and
+   * `--appendonly yes` in `args`) to start a server again on what the previous one persisted.
+   * @default a fresh temporary directory, removed by `stop()`
+   */
+  dir?: string;
 }
 
 /** The redis-server binary to use, or undefined when none is installed. */
@@ -77,7 +88,8 @@ export async function startRedisServer(
 ): Promise<RedisServerHandle> {
   const bin = options.bin ?? process.env.REDIS_SERVER_BIN ?? 'redis-server';
   const port = options.port ?? (await freePort());
-  const dir = mkdtempSync(join(tmpdir(), `active-runs-redis-${port}-`));
+  const ownDir = options.dir === undefined;
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), `active-runs-redis-${port}-`));
   const child = spawn(
     bin,
     [
@@ -108,16 +120,21 @@ export async function startRedisServer(
     await waitForPing(port, options.readyTimeoutMs ?? 10_000, child);
   } catch (error) {
     child.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
+    if (ownDir) rmSync(dir, { recursive: true, force: true });
     throw error;
   }
-  const stop = async () => {
+  const kill = async (signal: 'SIGTERM' | 'SIGKILL' = 'SIGKILL') => {
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGKILL');
+      // a stopped (SIGSTOP) server handles no other signal until it runs again
+      child.kill('SIGCONT');
+      child.kill(signal);
       await exited;
     }
-    rmSync(dir, { recursive: true, force: true });
+  };
+  const stop = async () => {
+    await kill('SIGKILL');
+    if (ownDir) rmSync(dir, { recursive: true, force: true });
   };
   return {
     url: `redis://127.0.0.1:${port}`,
@@ -126,6 +143,7 @@ export async function startRedisServer(
     pid: child.pid!,
     dir,
     process: child,
+    kill,
     stop,
   };
 }

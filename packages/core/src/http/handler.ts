@@ -7,7 +7,7 @@
  */
 import type { z } from 'zod';
 import { ActiveRunsError } from '../errors.js';
-import type { RunEvent } from '../events.js';
+import type { RunEvent } from '../events/index.js';
 import type { Scope } from '../keys.js';
 import { parseScope } from '../keys.js';
 import type { ActiveRunStore } from '../store.js';

@@ -4,7 +4,7 @@
  * adapter end every open stream when the app closes.
  * @module
  */
-import type { RunEvent } from '../events.js';
+import type { RunEvent } from '../events/index.js';
 
 /** Interval of the comment lines that keep idle streams open through proxies. */
 export const DEFAULT_SSE_HEARTBEAT_MS = 15_000;

@@ -2,7 +2,12 @@ import type { ActiveRun } from '../codec.js';
 import { MAX_OFFSET } from '../constants.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import { ActiveRunsError } from '../errors.js';
-import type { RunEvent, RunEventHandler, RunEventIteratorOptions, Unsubscribe } from '../events.js';
+import type {
+  RunEvent,
+  RunEventHandler,
+  RunEventIteratorOptions,
+  Unsubscribe,
+} from '../events/index.js';
 import type { ParsedScope, Scope } from '../keys.js';
 import { parseRunId, parseScope, scopeKeys } from '../keys.js';
 import type { ActiveRunsLogger } from '../logger.js';
