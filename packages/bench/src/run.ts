@@ -48,6 +48,7 @@ export async function runBench(options: BenchOptions): Promise<BenchOutput> {
   options.log(`redis-server on port ${server.port}`);
   let world: Promise<World> | undefined;
   const results = new Map<string, SectionResult>();
+  const load: number[] = [os.loadavg()[0]!];
   const ctx: SectionContext = {
     server,
     mode: options.mode,
@@ -66,6 +67,7 @@ export async function runBench(options: BenchOptions): Promise<BenchOutput> {
       const t0 = performance.now();
       options.log(`== ${section.id}`);
       results.set(section.id, await section.run(ctx));
+      load.push(os.loadavg()[0]!);
       options.log(`== ${section.id} done in ${((performance.now() - t0) / 1_000).toFixed(1)} s`);
     }
     const redisVersion = (await info(server.admin, 'server')).get('redis_version');
@@ -81,7 +83,7 @@ export async function runBench(options: BenchOptions): Promise<BenchOutput> {
         mode: options.mode.name,
         date: new Date().toISOString().slice(0, 10),
         durationS: (performance.now() - started) / 1_000,
-        machine: `${cpus.length} × ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, shared`,
+        machine: `${cpus.length} × ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, shared (1-minute load average ${Math.min(...load).toFixed(1)}–${Math.max(...load).toFixed(1)} during the run, sampled between sections)`,
         versions: `Node ${process.version}, Redis ${redisVersion}, ioredis 5.9.3, BullMQ ${await bullmqVersion()}`,
       },
       rendered.flatMap((r) => r.result.targets),

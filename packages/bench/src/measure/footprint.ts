@@ -37,12 +37,18 @@ const OWN_COMMANDS = new Set([
 
 type Gc = () => void;
 
-function collectGarbage(): void {
+/** One full GC (node --expose-gc). */
+export function fullGc(): void {
   const gc = (globalThis as { gc?: Gc }).gc;
-  if (!gc)
+  if (!gc) {
     throw new Error('the bench needs node --expose-gc (use the package scripts: pnpm bench)');
+  }
   gc();
-  gc();
+}
+
+function collectGarbage(): void {
+  fullGc();
+  fullGc();
 }
 
 async function netBytes(admin: Redis): Promise<{ input: number; output: number }> {
