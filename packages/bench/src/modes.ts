@@ -33,6 +33,24 @@ export interface BenchMode {
 
 const PIPELINE_DEPTH = 512;
 
+/** `pnpm bench`: up to 100k runs, a few minutes. */
+const DEFAULT_MODE: BenchMode = {
+  name: 'default',
+  command: 'pnpm bench',
+  sizes: [1_000, 10_000, 100_000],
+  readIterations: 1_500,
+  footprintIterations: 40,
+  slowBudgetMs: 15_000,
+  maxFullScanSize: 100_000,
+  writeIterations: 1_500,
+  pipelineRounds: 20,
+  pipelineDepth: PIPELINE_DEPTH,
+  lifecycleIterations: 1_500,
+  memoryRuns: 100_000,
+  sweepRuns: 100_000,
+  profileOps: 3_000,
+};
+
 export const MODES: Record<BenchModeName, BenchMode> = {
   smoke: {
     name: 'smoke',
@@ -50,36 +68,12 @@ export const MODES: Record<BenchModeName, BenchMode> = {
     sweepRuns: 1_000,
     profileOps: 100,
   },
-  default: {
-    name: 'default',
-    command: 'pnpm bench',
-    sizes: [1_000, 10_000, 100_000],
-    readIterations: 1_500,
-    footprintIterations: 40,
-    slowBudgetMs: 15_000,
-    maxFullScanSize: 100_000,
-    writeIterations: 1_500,
-    pipelineRounds: 20,
-    pipelineDepth: PIPELINE_DEPTH,
-    lifecycleIterations: 1_500,
-    memoryRuns: 100_000,
-    sweepRuns: 100_000,
-    profileOps: 3_000,
-  },
+  default: DEFAULT_MODE,
+  // `pnpm bench:full`: the same up to 1M runs (the full scans A and B stop at 100k)
   full: {
+    ...DEFAULT_MODE,
     name: 'full',
     command: 'pnpm bench:full',
     sizes: [1_000, 10_000, 100_000, 1_000_000],
-    readIterations: 1_500,
-    footprintIterations: 40,
-    slowBudgetMs: 15_000,
-    maxFullScanSize: 100_000,
-    writeIterations: 1_500,
-    pipelineRounds: 20,
-    pipelineDepth: PIPELINE_DEPTH,
-    lifecycleIterations: 1_500,
-    memoryRuns: 100_000,
-    sweepRuns: 100_000,
-    profileOps: 3_000,
   },
 };

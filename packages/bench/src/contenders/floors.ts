@@ -84,6 +84,7 @@ export function createFloors(client: Redis): Floors {
     client.defineCommand('benchEmptyWrite', { numberOfKeys: 6, lua: EMPTY_LUA });
     client.defineCommand('benchMinimalEnqueue', { numberOfKeys: 4, lua: MINIMAL_LUA });
   }
+  const enqueueKeys = [keys.runs, keys.index, keys.bySource, keys.lease, keys.meta, keys.registry];
   const deadline = () => Date.now() + 10_800_000;
   const [events, quiet, schema] = stores as [ActiveRunStore, ActiveRunStore, ActiveRunStore];
   return {
@@ -91,12 +92,7 @@ export function createFloors(client: Redis): Floors {
       hset: (input) => client.hset(`${FLOOR_PREFIX}:hset`, input.run.id, input.json),
       emptyScript: (input) =>
         scripts.benchEmptyWrite!(
-          keys.runs,
-          keys.index,
-          keys.bySource,
-          keys.lease,
-          keys.meta,
-          keys.registry,
+          ...enqueueKeys,
           keys.tag,
           input.run.id,
           10_800_000,

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { BenchRun } from '../data.js';
 import { legacyJson, makeRun } from '../data.js';
 import type { Footprint } from '../measure/footprint.js';
-import { measureFootprint } from '../measure/footprint.js';
+import { measureFootprints } from '../measure/footprint.js';
 
 /** The store's write operations, in lifecycle order. */
 export const WRITE_OPS = ['enqueue', 'start', 'progress', 'heartbeat', 'end'] as const;
@@ -76,20 +76,20 @@ export function startAtOnce(
   return undefined;
 }
 
-/** Footprint of each write operation over `inputs`, in lifecycle order (enqueue all, start all, ...). */
+/**
+ * Footprint of each write operation over `inputs`, in lifecycle order (enqueue a slice, start
+ * it, ..., end it; then the next slice), in rounds so load changes spread over every operation.
+ */
 export async function lifecycleFootprints(
   admin: Redis,
   store: ActiveRunStore,
   scope: Scope,
   inputs: readonly WriteInput[],
 ): Promise<Record<WriteOp, Footprint>> {
-  const out = {} as Record<WriteOp, Footprint>;
-  for (const op of WRITE_OPS) {
-    out[op] = await measureFootprint(
-      admin,
-      (i) => callWrite(store, scope, op, inputs[i]!),
-      inputs.length,
-    );
-  }
-  return out;
+  const ops = WRITE_OPS.map((op) => (i: number) => callWrite(store, scope, op, inputs[i]!));
+  const footprints = await measureFootprints(admin, ops, inputs.length);
+  return Object.fromEntries(WRITE_OPS.map((op, k) => [op, footprints[k]!])) as Record<
+    WriteOp,
+    Footprint
+  >;
 }

@@ -117,7 +117,7 @@ export async function profileOp(op: Op, n: number, saveTo?: string): Promise<Cpu
     const top = [...byFunction.entries()]
       .map(([fn, v]) => ({ fn, ...v }))
       .sort((a, b) => b.us - a.us)
-      .slice(0, 6);
+      .slice(0, 15);
     return { ops: n, wallUs, byCategory, top };
   } finally {
     await session.post('Profiler.disable').catch(() => {});

@@ -136,3 +136,48 @@ export async function measureFootprint(
     commands,
   };
 }
+
+/** Footprints of passes over the same operation, as one (weighted by iterations). */
+export function mergeFootprints(passes: readonly Footprint[]): Footprint {
+  const iterations = passes.reduce((n, p) => n + p.iterations, 0);
+  const mean = (field: 'heapBytes' | 'replyBytes' | 'requestBytes' | 'redisUs') =>
+    passes.reduce((sum, p) => sum + p[field] * p.iterations, 0) / iterations;
+  const commands: Record<string, CommandCost> = {};
+  for (const pass of passes) {
+    for (const [name, cost] of Object.entries(pass.commands)) {
+      const into = commands[name] ?? { calls: 0, usec: 0 };
+      into.calls += (cost.calls * pass.iterations) / iterations;
+      into.usec += (cost.usec * pass.iterations) / iterations;
+      commands[name] = into;
+    }
+  }
+  return {
+    iterations,
+    heapBytes: mean('heapBytes'),
+    replyBytes: mean('replyBytes'),
+    requestBytes: mean('requestBytes'),
+    redisUs: mean('redisUs'),
+    commands,
+  };
+}
+
+/**
+ * Footprints of several operations, measured in `rounds` passes that take turns (op 1, op 2, ...,
+ * op 1, op 2, ...), so a change of load on the machine spreads over all of them instead of
+ * landing on one. Each op's iterations continue across rounds (`op(i)` sees 0..iterations-1).
+ */
+export async function measureFootprints(
+  admin: Redis,
+  ops: readonly Op[],
+  iterations: number,
+  rounds = 4,
+): Promise<Footprint[]> {
+  const passes: Footprint[][] = ops.map(() => []);
+  const per = Math.max(1, Math.floor(iterations / rounds));
+  for (let r = 0; r < rounds && r * per < iterations; r++) {
+    const n = r === rounds - 1 ? iterations - r * per : per;
+    for (const [k, op] of ops.entries())
+      passes[k]!.push(await measureFootprint(admin, op, n, r * per));
+  }
+  return passes.map(mergeFootprints);
+}

@@ -26,6 +26,11 @@ export interface TimingOptions {
   budgetMs?: number;
   /** @default 5 */
   minIterations?: number;
+  /**
+   * Untimed pause after every timed call. For calls that move hundreds of MB (the full scans):
+   * their aftermath (GC threads, freed buffers) would otherwise slow the next PING by 100×.
+   */
+  settleMs?: number;
 }
 
 /**
@@ -60,29 +65,28 @@ export async function timeSteps(
       let tb: number;
       let to: number;
       if (i % 2 === 0) {
-        const t0 = performance.now();
-        await baseline(i);
-        const t1 = performance.now();
-        await step(i);
-        const t2 = performance.now();
-        tb = t1 - t0;
-        to = t2 - t1;
+        tb = await timed1(() => baseline(i), options.settleMs);
+        to = await timed1(() => step(i), options.settleMs);
       } else {
-        const t0 = performance.now();
-        await step(i);
-        const t1 = performance.now();
-        await baseline(i);
-        const t2 = performance.now();
-        to = t1 - t0;
-        tb = t2 - t1;
+        to = await timed1(() => step(i), options.settleMs);
+        tb = await timed1(() => baseline(i), options.settleMs);
       }
       if (timed) {
-        base[s]!.push(tb * 1_000);
-        times[s]!.push(to * 1_000);
+        base[s]!.push(tb);
+        times[s]!.push(to);
       }
     }
   }
   return steps.map((_, s) => summarize(times[s]!, base[s]!));
+}
+
+/** Microseconds one call takes, then an untimed pause of `settleMs` if any. */
+async function timed1(call: () => Promise<unknown>, settleMs: number | undefined): Promise<number> {
+  const t0 = performance.now();
+  await call();
+  const us = (performance.now() - t0) * 1_000;
+  if (settleMs) await new Promise((r) => setTimeout(r, settleMs));
+  return us;
 }
 
 /** {@link timeSteps} for one operation. */

@@ -45,7 +45,7 @@ function pageFindings(reads: ReadsData, profile: ProfileData): string[] {
   const lua = profile.lua;
   if (g.timing.medianRatio > 2.4) {
     out.push(
-      `**A page ≤ 2.4× PING** (measured ${times(g.timing.medianRatio)} at ${count(largest)}, first page). The floor E, the same ZRANGE + HMGET in one bare script, costs ${times(e.timing.medianRatio)} here, and the two-round-trip D ${times(d.timing.medianRatio)}: ${e.timing.medianRatio > 2.4 ? 'on this machine the floor itself is above the target' : 'the target is within reach of the floor'}. Redis spends ${duration(g.footprint.redisUs)} on the page script against ${duration(e.footprint.redisUs)} for the floor and ${duration(d.footprint.redisUs)} for D's plain commands: moving 25 values of ~800 B into Lua costs ${duration(lua.pageInUs)} by itself (${duration(lua.smallPageInUs)} for the same HMGET of 8 B values), so any Lua page pays it. The list script makes ${inner(profile, 'list')}. On the client a page costs ${duration(busy(list))} of CPU: \`decodeRun\` ${duration(decode)} (it JSON.parses all 25 payloads eagerly), \`encodeCursor\` ${duration(cursor)} (an HMAC per page), zod ${duration(list.byCategory.zod)}, ioredis ${duration(list.byCategory.ioredis)}. Suggestions: parse \`data\` lazily (or hand adapters the raw JSON they re-serialize anyway), saving about ${duration(decode)} of CPU and most of the garbage a page; and trim the script's calls beyond the floor's two (Redis spends ${duration(g.footprint.redisUs - e.footprint.redisUs)} more than the floor).`,
+      `**A page ≤ 2.4× PING** (measured ${times(g.timing.medianRatio)} at ${count(largest)}, first page). The floor E, the same ZRANGE + HMGET in one bare script, costs ${times(e.timing.medianRatio)} here, and the two-round-trip D ${times(d.timing.medianRatio)}: ${e.timing.medianRatio > 2.4 ? 'on this machine the floor itself is above the target' : 'the target is within reach of the floor'}. Redis spends ${duration(g.footprint.redisUs)} on the page script against ${duration(e.footprint.redisUs)} for the floor and ${duration(d.footprint.redisUs)} for D's plain commands: moving 25 values of ~800 B into Lua costs ${duration(lua.pageInUs)} by itself (${duration(lua.smallPageInUs)} for the same HMGET of 8 B values), so any Lua page pays it. The list script makes ${inner(profile, 'list')}. On the client a page costs ${duration(busy(list))} of CPU: \`decodeRun\` ${duration(decode)} (it JSON.parses all 25 payloads eagerly), \`encodeCursor\` ${duration(cursor)} (an HMAC per page), zod ${duration(list.byCategory.zod)}, ioredis ${duration(list.byCategory.ioredis)}. Suggestions: parse \`data\` lazily (or hand adapters the raw JSON they re-serialize anyway), saving about ${duration(decode)} of CPU and most of the garbage a page.`,
     );
   }
   if (g.footprint.heapBytes > 60 * 1024) {
@@ -65,24 +65,21 @@ function writeFindings(writes: WritesData, profile: ProfileData): string[] {
   if (missed.length > 0) {
     const rows = missed.map((op: WriteOp) => {
       const t = writes.sequential[op];
-      const extra = t.medianUs - hsetUs;
-      const server = writes.footprints[op].redisUs - hsetRedis;
-      const client = busy(profile.cpu[op]) - hsetCpu;
       const cpu = profile.cpu[op].byCategory;
-      return `\`${op}\` ${times(t.medianRatio)}: ${duration(extra)} over the HSET, of which Redis ${duration(server)} more (${inner(profile, op)}; reply ${bytes(writes.footprints[op].replyBytes)} against ${bytes(writes.footprints.hset.replyBytes)}) and client CPU ${duration(client)} more (core ${duration(cpu.core)}, zod ${duration(cpu.zod)}, ioredis ${duration(cpu.ioredis)}, GC ${duration(cpu.gc)}); the budget for 1.4× is ${duration(hsetUs * 0.4)}.`;
+      return `\`${op}\` ${times(t.medianRatio)} (${duration(t.medianUs - hsetUs)} more than the HSET in the loop): Redis runs it for ${duration(writes.footprints[op].redisUs)} (${inner(profile, op)}; HSET ${duration(hsetRedis)}), replies ${bytes(writes.footprints[op].replyBytes)} (HSET ${bytes(writes.footprints.hset.replyBytes)}), and the client spends ${duration(busy(profile.cpu[op]))} of CPU on it (HSET ${duration(hsetCpu)}: core ${duration(cpu.core)}, zod ${duration(cpu.zod)}, ioredis ${duration(cpu.ioredis)}, GC ${duration(cpu.gc)}).`;
     });
     const f = profile.floors;
     const hsetFloor = f.hset.timing.medianUs;
     out.push(
-      `**Each write ≤ 1.4× a bare HSET** (missed by ${missed.join(', ')}). ${rows.join(' ')} The floors in one loop: an empty script receiving enqueue's 6 keys and 11 arguments already costs ${times(f.emptyScript.timing.medianUs / hsetFloor)} the HSET (EVALSHA with a bigger request: ${duration(f.emptyScript.footprint.redisUs)} of Redis), the least consistent enqueue (HSET + 2 ZADD + HINCRBY) ${times(f.minimalScript.timing.medianUs / hsetFloor)}, \`store.enqueue\` ${times(f.enqueue.timing.medianUs / hsetFloor)}, ${times(f.enqueueNoEvents.timing.medianUs / hsetFloor)} without events (PUBLISH of the whole value) and ${times(f.enqueueSchema.timing.medianUs / hsetFloor)} with a zod \`dataSchema\`. Each redis.call costs about ${duration(profile.lua.callUs)} and each new ~800 B Lua string ${duration(profile.lua.string800Us)} (the value, then the event message that repeats it). Suggestions, largest first: return only what the caller lacks (status, times, lease) instead of the whole value, which removes the ${bytes(writes.footprints.enqueue.replyBytes)} reply and its JSON.parse in \`decodeRun\`; publish the event without re-sending the value on progress/heartbeat; fold the meta HMGET + ZINTERCARD type checks into the writes they guard (each is a redis.call); and skip zod on the hot path for inputs that are already plain (ids, numbers), as \`heartbeat\`/\`start\`/\`end\` parse an options object per call.`,
+      `**Each write ≤ 1.4× a bare HSET** (missed by ${missed.join(', ')}; 1.4× leaves ${duration(hsetUs * 0.4)} over the HSET's ${duration(hsetUs)}). ${rows.join(' ')} The floors in one loop: an empty script receiving enqueue's 6 keys and 11 arguments already costs ${times(f.emptyScript.timing.medianUs / hsetFloor)} the HSET (EVALSHA with a bigger request: ${duration(f.emptyScript.footprint.redisUs)} of Redis), the least consistent enqueue (HSET + 2 ZADD + HINCRBY) ${times(f.minimalScript.timing.medianUs / hsetFloor)}, \`store.enqueue\` ${times(f.enqueue.timing.medianUs / hsetFloor)}, ${times(f.enqueueNoEvents.timing.medianUs / hsetFloor)} without events (PUBLISH of the whole value) and ${times(f.enqueueSchema.timing.medianUs / hsetFloor)} with a zod \`dataSchema\`. Each redis.call costs about ${duration(profile.lua.callUs)} and each new ~800 B Lua string ${duration(profile.lua.string800Us)} (the value, then the event message that repeats it). Suggestions, largest first: return only what the caller lacks (status, times, lease) instead of the whole value, which removes the ${bytes(writes.footprints.enqueue.replyBytes)} reply and its JSON.parse in \`decodeRun\`; publish the event without re-sending the value on progress/heartbeat; fold the meta HMGET + ZINTERCARD type checks into the writes they guard (each is a redis.call); and skip zod on the hot path for inputs that are already plain (ids, numbers), as \`heartbeat\`/\`start\`/\`end\` parse an options object per call.`,
     );
   }
   const share = writes.pipelined.enqueue.share;
   if (share < 0.5) {
     const enqueueRedis = writes.footprints.enqueue.redisUs;
-    const enqueueCpu = busy(profile.cpu.enqueue);
+    const p = writes.pipelined.enqueue;
     out.push(
-      `**Pipelined enqueue ≥ 50% of pipelined HSET** (measured ${percent(share)}). With ${writes.pipelineDepth} in flight the round trip disappears and throughput is bounded by the busier side: Redis spends ${duration(enqueueRedis)} per enqueue against ${duration(hsetRedis)} per HSET (a ceiling of ${percent(hsetRedis / enqueueRedis)} if Redis were the only bound), the client ${duration(enqueueCpu)} of CPU against ${duration(hsetCpu)} (${percent(hsetCpu / enqueueCpu)}). Reaching 50% needs the script's Redis time near ${duration(hsetRedis * 2)} and the client's CPU near ${duration(hsetCpu * 2)} per call: the same cuts as above (fewer redis.calls, no value echoed back, no second copy of the value in the event).`,
+      `**Pipelined enqueue ≥ 50% of pipelined HSET** (measured ${percent(share)}: ${count(p.opsPerSecond)} enqueues/s against ${count(p.hsetOpsPerSecond)} HSETs/s). With ${writes.pipelineDepth} in flight the round trip is gone and Redis is the bound: at ${duration(enqueueRedis)} of Redis time per enqueue it cannot run more than ~${count(1e6 / enqueueRedis)} a second, whatever the client does. Half of this loop's HSET rate needs an enqueue script of about ${duration(1e6 / (p.hsetOpsPerSecond / 2))} of Redis time or less (the empty script with the same arguments takes ${duration(profile.floors.emptyScript.footprint.redisUs)}, the minimal 4-write one ${duration(profile.floors.minimalScript.footprint.redisUs)}).`,
     );
   }
   return out;
@@ -117,18 +114,23 @@ function memoryFindings(memory: MemoryData, profile: ProfileData): string[] {
   const structure = (prefix: string) =>
     profile.memory.find((m) => m.structure.startsWith(prefix))?.bytesPerRun ?? Number.NaN;
   const zsets = structure('store: idx') + structure('store: src') + structure('store: lease');
-  for (const v of memory.variants) {
-    const ratio = v.perRun.store / v.perRun.hash;
-    const goal = v.variant === 'large' ? 1.35 : 1.5;
-    if (ratio <= goal) continue;
+  const missed = memory.variants.filter(
+    (v) => v.perRun.store / v.perRun.hash > (v.variant === 'large' ? 1.35 : 1.5),
+  );
+  if (missed.length > 0) {
+    const each = missed.map((v) => {
+      const goal = v.variant === 'large' ? 1.35 : 1.5;
+      const room = v.perRun.hash * (goal - 1);
+      return `at ~${bytes(v.jsonBytes)} it measured ${times(v.perRun.store / v.perRun.hash)} (${bytes(v.perRun.store)} against ${bytes(v.perRun.hash)} a run), and ${goal}× leaves ${bytes(room)} a run beyond the data: room for ${Math.floor(room / (zsets / 3))} of today's sorted-set entries, not 3`;
+    });
     out.push(
-      `**Memory ≤ ${goal}× the hash-only layout at ~${bytes(v.jsonBytes)}** (measured ${times(ratio)}: ${bytes(v.perRun.store)} against ${bytes(v.perRun.hash)} a run). MEMORY USAGE of the big project splits the store's run into its value in the runs hash (${bytes(structure('store: runs'))}, the legacy hash's entry is ${bytes(structure('legacy hash'))}) and three sorted-set entries: idx ${bytes(structure('store: idx'))}, src ${bytes(structure('store: src'))}, lease ${bytes(structure('store: lease'))} (${bytes(zsets)} together; each holds the 36-character id again, a skiplist node and a dict entry). The target leaves ${bytes(v.perRun.hash * (goal - 1))} a run for everything beyond the data: ${Math.floor((v.perRun.hash * (goal - 1)) / (zsets / 3))} sorted-set entries at today's size. Options: drop one index (the lease set could carry the phase and serve the status filter, or src could be replaced by per-source ranges of idx), or store ids as 16 binary bytes instead of 36 characters in every structure.`,
+      `**Memory against the hash-only layout**: ${each.join('; ')}. MEMORY USAGE of the project of ~800 B runs splits a run into its value in the runs hash (${bytes(structure('store: runs'))}; the legacy hash's entry is ${bytes(structure('legacy hash'))}, as the value leaves out the id and status) and three sorted-set entries: idx ${bytes(structure('store: idx'))}, src ${bytes(structure('store: src'))}, lease ${bytes(structure('store: lease'))} (${bytes(zsets)} together, the same at any payload size: each holds the 36-character id again, a skiplist node and a dict entry). So the smaller the payload, the larger the ratio. Options: drop one index (the lease set could carry the phase and serve the status filter, or src could become per-source ranges of idx), or keep ids as 16 binary bytes instead of 36 characters in every structure.`,
     );
   }
   const worst = Math.min(...memory.variants.map((v) => v.perRun.bullmq / v.perRun.store));
   if (worst < 1.4) {
     out.push(
-      `**≥ 1.4× less memory than BullMQ** (measured ${times(worst)} in the worst variant): the same sorted-set entries are the store's overhead; BullMQ spends it on a hash per job with its options and a lock key per active job.`,
+      `**≥ 1.4× less memory than BullMQ** (measured ${times(worst)} in the worst variant): the three sorted-set entries above are the store's overhead; BullMQ's is a hash per job with its options and a lock key per active job. Without one sorted set (~${bytes(zsets / 3)} a run) the worst variant would be ${times(Math.min(...memory.variants.map((v) => v.perRun.bullmq / (v.perRun.store - zsets / 3))))}.`,
     );
   }
   return out;
@@ -136,15 +138,35 @@ function memoryFindings(memory: MemoryData, profile: ProfileData): string[] {
 
 function sweeperFindings(sweeper: SweeperData): string[] {
   const out: string[] = [];
+  const quiet = sweeper.withoutEvents;
   const perRunUs = sweeper.longestSweepScriptUs / 200;
   if (sweeper.longestScriptUs > 5_000) {
+    const parts: string[] = [];
+    if (sweeper.longestSweepScriptUs > 5_000) {
+      const events =
+        quiet.longestSweepScriptUs < sweeper.longestSweepScriptUs
+          ? `; without events the longest batch takes ${duration(quiet.longestSweepScriptUs)}, so the per-run \`expired\` event (a new Lua string holding the value, then PUBLISH) is ${percent(1 - quiet.longestSweepScriptUs / sweeper.longestSweepScriptUs)} of it`
+          : '; turning events off made no measurable difference';
+      parts.push(
+        `a batch of 200 runs took up to ${duration(sweeper.longestSweepScriptUs)}, ${duration(perRunUs)} a run, so a default batch of ${Math.floor(5_000 / perRunUs)} would stay under 5 ms here${events}`,
+      );
+    }
+    if (sweeper.longestRegistryReadUs > 5_000) {
+      parts.push(
+        `a read of the slot registries took ${duration(sweeper.longestRegistryReadUs)}: it asks 1,024 registries per call; fewer per call (e.g. 256) bounds it`,
+      );
+    }
+    if (sweeper.longestAckUs > 5_000) {
+      parts.push(`an acknowledgement took ${duration(sweeper.longestAckUs)}`);
+    }
     out.push(
-      `**No sweep script over 5 ms** (longest ${duration(sweeper.longestScriptUs)}, batch scripts up to ${duration(sweeper.longestSweepScriptUs)}): a batch of 200 costs up to ${duration(perRunUs)} a run, so a batch size of ${Math.floor(5_000 / perRunUs)} keeps under 5 ms here; the rest of a batch's time is publishing one event per run (each a new Lua string holding the value).`,
+      `**No sweep script over 5 ms** (longest ${duration(sweeper.longestScriptUs)}): ${parts.join('; ')}.`,
     );
   }
   if (sweeper.runsPerSecond < 50_000) {
+    const rest = sweeper.passMs * 1_000 - sweeper.scriptsTotalUs;
     out.push(
-      `**≥ 50k runs/s** (measured ${count(sweeper.runsPerSecond)}): the pass took ${duration(sweeper.passMs * 1_000)}, of which Redis ran scripts for ${duration(sweeper.scriptsTotalUs)} (${sweeper.scripts} scripts, ${sweeper.sweepScripts} batches); the remaining ${duration(sweeper.passMs * 1_000 - sweeper.scriptsTotalUs)} is round trips (a batch, then an acknowledgement, one after the other) and the client decoding every run for its hook. Acknowledging a batch in the next batch's call, and bigger batches within the 5 ms bound, would halve the round trips.`,
+      `**≥ 50k runs/s** (measured ${count(sweeper.runsPerSecond)}; ${count(quiet.runsPerSecond)} without events): the pass took ${duration(sweeper.passMs * 1_000)}, of which Redis ran its ${count(sweeper.scripts)} scripts for ${duration(sweeper.scriptsTotalUs)} (${duration(sweeper.scriptsTotalUs / sweeper.expired)} a run); the other ${duration(rest)} are the client's: one round trip per batch and one per acknowledgement, in turn, and decoding every run for the hook. 50k runs/s leaves 20 µs a run for Redis and the client together; acknowledging a batch inside the next batch's call halves the round trips.`,
     );
   }
   return out;

@@ -47,7 +47,7 @@ export function renderDocument(
     '# Benchmarks',
     `Produced by \`${info.command}\` (\`${info.nodeCommand}\`), mode \`${info.mode}\`, on ${info.date}, in ${Math.round(info.durationS)} s.`,
     `Machine: ${info.machine}. ${info.versions}.`,
-    'Absolute times on this shared machine are noisy; every latency below is a ratio to a baseline measured in the same loop. See "How it is measured" at the end.',
+    'Absolute times on this shared machine are noisy; every latency below is a ratio to a baseline measured in the same loop. Ratios cancel a uniformly slower machine, not an overloaded one: with more runnable processes than cores, a call that needs CPU on both sides (a page: ~100 µs of Redis, ~300 µs of client JS) waits for the scheduler more often than a PING, so its ratio grows with the load average printed above. Compare ratios within one run. See "How it is measured" at the end.',
     '## Targets (issue 11)',
     `${passed} met, ${failed} missed, ${pending} not measured. Each miss is explained, with measurements, under "Where the time goes".`,
     table(
