@@ -47,15 +47,19 @@ export async function createWorld(server: BenchServer): Promise<World> {
     },
     async grow(to, log) {
       if (to <= size) return;
-      const started = performance.now();
+      const spent = { store: 0, legacy: 0, bullmq: 0 };
+      const timed = async (layout: keyof typeof spent, seed: () => Promise<void>) => {
+        const t0 = performance.now();
+        await seed();
+        spent[layout] += (performance.now() - t0) / 1_000;
+      };
       await forEachBatch(size, to, 'large', nowMs, async (runs) => {
-        await seedStore(store, BENCH_SCOPE, runs);
-        await seedLegacy(server.client, legacy, runs, true);
-        await bull.seedActive(runs);
+        await timed('store', () => seedStore(store, BENCH_SCOPE, runs));
+        await timed('legacy', () => seedLegacy(server.client, legacy, runs, true));
+        await timed('bullmq', () => bull.seedActive(runs));
       });
-      log(
-        `seeded ${size} -> ${to} runs in ${((performance.now() - started) / 1_000).toFixed(1)} s`,
-      );
+      const took = (layout: keyof typeof spent) => `${layout} ${spent[layout].toFixed(1)} s`;
+      log(`seeded ${size} -> ${to} runs: ${took('store')}, ${took('legacy')}, ${took('bullmq')}`);
       size = to;
     },
     async close() {

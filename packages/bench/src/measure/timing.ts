@@ -27,10 +27,12 @@ export interface TimingOptions {
   /** @default 5 */
   minIterations?: number;
   /**
-   * Untimed pause after every timed call. For calls that move hundreds of MB (the full scans):
-   * their aftermath (GC threads, freed buffers) would otherwise slow the next PING by 100×.
+   * Untimed, after every timed call: `settle` (e.g. a GC and a pause), then a few baseline calls
+   * to wake both processes up again (a round trip right after a sleep pays the scheduler's
+   * wake-up latency). For calls that move hundreds of MB (the full scans): their aftermath (GC,
+   * freed buffers) would otherwise land in the next PING and slow it 10-100×.
    */
-  settleMs?: number;
+  settle?: () => Promise<void>;
 }
 
 /**
@@ -64,12 +66,17 @@ export async function timeSteps(
       const step = steps[s]!;
       let tb: number;
       let to: number;
+      const settle = async () => {
+        if (!options.settle) return;
+        await options.settle();
+        for (let w = 0; w < REWARM_CALLS; w++) await baseline(i);
+      };
       if (i % 2 === 0) {
-        tb = await timed1(() => baseline(i), options.settleMs);
-        to = await timed1(() => step(i), options.settleMs);
+        tb = await timed1(() => baseline(i), settle);
+        to = await timed1(() => step(i), settle);
       } else {
-        to = await timed1(() => step(i), options.settleMs);
-        tb = await timed1(() => baseline(i), options.settleMs);
+        to = await timed1(() => step(i), settle);
+        tb = await timed1(() => baseline(i), settle);
       }
       if (timed) {
         base[s]!.push(tb);
@@ -80,12 +87,15 @@ export async function timeSteps(
   return steps.map((_, s) => summarize(times[s]!, base[s]!));
 }
 
-/** Microseconds one call takes, then an untimed pause of `settleMs` if any. */
-async function timed1(call: () => Promise<unknown>, settleMs: number | undefined): Promise<number> {
+/** Untimed baseline calls after a settle. */
+const REWARM_CALLS = 3;
+
+/** Microseconds one call takes; then `after`, untimed. */
+async function timed1(call: () => Promise<unknown>, after: () => Promise<void>): Promise<number> {
   const t0 = performance.now();
   await call();
   const us = (performance.now() - t0) * 1_000;
-  if (settleMs) await new Promise((r) => setTimeout(r, settleMs));
+  await after();
   return us;
 }
 

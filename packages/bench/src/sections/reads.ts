@@ -31,7 +31,7 @@ export interface ReadsData {
   exponents: { letter: string; name: string; page: PageKind; exponent: number }[];
 }
 
-/** Pause after each full-scan call and its PING (see TimingOptions.settleMs). */
+/** Pause after each full-scan call and its PING (see TimingOptions.settle). */
 const FULL_SCAN_SETTLE_MS = 25;
 
 /** Page kinds of the store that the page targets cover. */
@@ -58,19 +58,19 @@ async function measureSize(ctx: SectionContext, data: ReadsData): Promise<void> 
   const pages = new Map<string, string[] | null>();
   for (const c of contenders) pages.set(`${c.letter}:${c.page}`, await c.op());
   const timings = new Map<ReadContender, RatioTiming>();
-  // the full scans one at a time, each within a time budget; each call collects its own
-  // hundreds of MB of garbage (timed), or that GC would land in the next PING
+  // the full scans one at a time, each within a time budget; after each call (untimed) a full
+  // GC of its hundreds of MB and a pause, or that aftermath would land in the next PING
+  const settle = async () => {
+    fullGc();
+    await new Promise((r) => setTimeout(r, FULL_SCAN_SETTLE_MS));
+  };
   for (const c of contenders.filter((c) => c.fullScan)) {
-    const op = async () => {
-      await c.op();
-      fullGc();
-    };
     timings.set(
       c,
-      await timeAgainst(ping, op, {
+      await timeAgainst(ping, c.op, {
         iterations: mode.readIterations,
         budgetMs: mode.slowBudgetMs,
-        settleMs: FULL_SCAN_SETTLE_MS,
+        settle,
       }),
     );
   }
@@ -211,7 +211,7 @@ function targets(data: ReadsData, sizes: readonly number[]): TargetCheck[] {
 function markdown(data: ReadsData, sizes: readonly number[], maxFullScan: number): string {
   const parts: string[] = [];
   parts.push(
-    `First page of ${PAGE_SIZE} and a deep page (offset N/2, by cursor for the store) of one project holding N active runs of ~800 B (60% running). Latency is the median and p99 of each contender divided by the median of a PING interleaved in the same loop; C to G run round robin in one loop per size, A and B one at a time within a time budget, each call followed by the full GC of its garbage (timed: otherwise it lands in the next PING). "Heap" is the JS heap allocated per request, "Redis" the server's execution time per request. A and B read every run, so they run only up to ${size(maxFullScan)}.`,
+    `First page of ${PAGE_SIZE} and a deep page (offset N/2, by cursor for the store) of one project holding N active runs of ~800 B (60% running). Latency is the median and p99 of each contender divided by the median of a PING interleaved in the same loop; C to G run round robin in one loop per size, A and B one at a time within a time budget, each call and each PING followed (untimed) by a full GC, a pause and a few PINGs, so a full scan's aftermath never lands in the next PING. "Heap" is the JS heap allocated per request, "Redis" the server's execution time per request. A and B read every run, so they run only up to ${size(maxFullScan)}.`,
   );
   for (const n of sizes) {
     const rows = data.rows.filter((r) => r.size === n);
