@@ -1,4 +1,5 @@
 import { createActiveRunStore } from '@active-runs/core';
+import { p99 } from '../measure/stats.js';
 import { count, duration, table } from '../report/markdown.js';
 import { check } from '../report/targets.js';
 import { forEachBatch, seedStore } from '../seed.js';
@@ -23,6 +24,11 @@ export interface SweepPass {
   runsPerSecond: number;
   /** Longest sweep batch script, server execution time (SLOWLOG), µs. */
   longestSweepScriptUs: number;
+  /**
+   * 99th percentile of the batch scripts, µs: SLOWLOG times are wall-clock inside Redis, so on
+   * a loaded machine the longest one may be a script the OS paused, not a slow script.
+   */
+  p99SweepScriptUs: number;
   /** Longest script of any kind in the pass (batches, acknowledgements, registry reads), µs. */
   longestScriptUs: number;
   /** Longest acknowledgement script (reports confirmed after the hook), µs. */
@@ -89,6 +95,7 @@ async function sweepPass(
     passMs: result.durationMs,
     runsPerSecond: (result.expired / result.durationMs) * 1_000,
     longestSweepScriptUs: longest(sweeps),
+    p99SweepScriptUs: p99(sweeps.map(([, , us]) => us)),
     longestScriptUs: longest(scripts),
     longestAckUs: longest(evals("redis.call('HDEL'")),
     longestRegistryReadUs: longest(evals('allow-cross-slot-keys')),
@@ -108,6 +115,7 @@ function row(pass: SweepPass): string[] {
     duration(pass.passMs * 1_000),
     count(pass.runsPerSecond),
     duration(pass.longestSweepScriptUs),
+    duration(pass.p99SweepScriptUs),
     duration(pass.longestAckUs),
     duration(pass.longestRegistryReadUs),
     duration(pass.scriptsTotalUs),
@@ -132,7 +140,7 @@ export const sweeperSection: BenchSection = {
       targets: [
         check(
           `Sweeping ${count(runs)} lapsed runs: no script over 5 ms`,
-          `longest ${duration(main.longestScriptUs)}`,
+          `longest ${duration(main.longestScriptUs)} (p99 of the batches ${duration(main.p99SweepScriptUs)})`,
           main.longestScriptUs <= 5_000,
         ),
         check(
@@ -152,6 +160,7 @@ export const sweeperSection: BenchSection = {
             'pass',
             'runs/s',
             'longest batch script',
+            'p99 batch script',
             'longest acknowledgement',
             'longest registry read',
             'all scripts',
