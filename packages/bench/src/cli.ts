@@ -7,7 +7,7 @@ import type { BenchModeName } from './modes.js';
 import { MODES } from './modes.js';
 import { runBench } from './run.js';
 
-const USAGE = `usage: node --expose-gc --max-semi-space-size=256 dist/cli.js [options]
+const USAGE = `usage: node --expose-gc dist/cli.js [options]
   --mode smoke|default|full   sizes and iterations (default: default)
   --out FILE                  where to write the markdown (default: BENCHMARKS.md at the repo
                               root; for smoke, a file in the temp directory)

@@ -46,7 +46,6 @@ beforeAll(async () => {
     process.execPath,
     [
       '--expose-gc',
-      '--max-semi-space-size=256',
       cli,
       '--mode',
       'smoke',

@@ -76,8 +76,8 @@ async function commandStats(admin: Redis): Promise<Map<string, CommandCost>> {
  *
  * Heap: a full GC first, then V8's GCProfiler around the calls. Allocated bytes are
  * `used_after - used_before + sum(used_before_gc - used_after_gc)` over every GC that ran in
- * between, so the figure stays exact even if a scavenge runs (the bench also starts node with a
- * 256 MB semi-space, so usually none does).
+ * between, so the figure stays exact whatever the GC does in between; node keeps its default
+ * heap settings, so the timed loops see the GC an app sees.
  */
 export async function measureFootprint(
   admin: Redis,

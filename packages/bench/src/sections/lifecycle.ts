@@ -42,7 +42,7 @@ export const lifecycleSection: BenchSection = {
     const inputs = writeInputs(FIRST_INDEX, total, world.nowMs);
     const jobsIn: BullJob[] = inputs.map((i) => bullJob(i.run));
     const jobs: Job[] = [];
-    const once = writeInputs(FIRST_INDEX + total, total, world.nowMs);
+    const once = atOnce ? writeInputs(FIRST_INDEX + total, total, world.nowMs) : [];
 
     const ops: Partial<Record<Step, Op>> = {
       storeStart: async (i) => {
