@@ -100,7 +100,7 @@ function writeFindings(writes: WritesData, profile: ProfileData): string[] {
     const p = writes.pipelined.enqueue;
     const budgetUs = 1e6 / (p.hsetOpsPerSecond / 2);
     out.push(
-      `**Pipelined enqueue ≥ 50% of pipelined HSET** (measured ${percent(share)}: ${count(p.opsPerSecond)} enqueues/s against ${count(p.hsetOpsPerSecond)} HSETs/s, i.e. ${duration(1e6 / p.opsPerSecond)} a call). Inside a batch Redis runs an enqueue for ${duration(p.redisUs)} and an HSET for ${duration(writes.pipelinedHsetRedisUs)}; the rest of the ${duration(1e6 / p.opsPerSecond)} is the client (${duration(busy(profile.cpu.enqueue))} of CPU per enqueue when alone, ${duration(busy(profile.cpu.hset))} per HSET) and the two processes sharing the cores. Half this loop's HSET rate leaves ${duration(budgetUs)} a call for both sides together; the empty script with enqueue's arguments already costs ${duration(profile.floors.emptyScript.footprint.redisUs)} of Redis alone and the minimal 4-write one ${duration(profile.floors.minimalScript.footprint.redisUs)} (lone calls), so this target needs a smaller request and reply as much as a shorter script.`,
+      `**Pipelined enqueue ≥ 50% of pipelined HSET** (measured ${percent(share)}: ${count(p.opsPerSecond)} enqueues/s against ${count(p.hsetOpsPerSecond)} HSETs/s, i.e. ${duration(1e6 / p.opsPerSecond)} a call). Inside a batch Redis runs an enqueue for ${duration(p.redisUs)} and an HSET for ${duration(writes.pipelinedHsetRedisUs)}; the client spends ${duration(busy(profile.cpu.enqueue))} of CPU per enqueue (${duration(busy(profile.cpu.hset))} per HSET; measured on lone calls), and both processes share the two cores. Half this loop's HSET rate leaves ${duration(budgetUs)} a call for both sides together; the empty script with enqueue's arguments already costs ${duration(profile.floors.emptyScript.footprint.redisUs)} of Redis alone and the minimal 4-write one ${duration(profile.floors.minimalScript.footprint.redisUs)} (lone calls), so this target needs a smaller request and reply as much as a shorter script.`,
     );
   }
   return out;
@@ -160,7 +160,8 @@ function memoryFindings(memory: MemoryData, profile: ProfileData): string[] {
 function sweeperFindings(sweeper: SweeperData): string[] {
   const out: string[] = [];
   const quiet = sweeper.withoutEvents;
-  const perRunUs = sweeper.longestSweepScriptUs / 200;
+  // from the p99, not the longest: the longest may be a script the OS paused
+  const perRunUs = sweeper.p99SweepScriptUs / 200;
   if (sweeper.longestScriptUs > 5_000) {
     const parts: string[] = [];
     if (sweeper.longestSweepScriptUs > 5_000) {
@@ -169,7 +170,7 @@ function sweeperFindings(sweeper: SweeperData): string[] {
           ? `; without events the longest batch takes ${duration(quiet.longestSweepScriptUs)}, so the per-run \`expired\` event (a new Lua string holding the value, then PUBLISH) is ${percent(1 - quiet.longestSweepScriptUs / sweeper.longestSweepScriptUs)} of it`
           : '; turning events off made no measurable difference';
       parts.push(
-        `a batch of 200 runs took up to ${duration(sweeper.longestSweepScriptUs)} (p99 ${duration(sweeper.p99SweepScriptUs)}; SLOWLOG times are wall-clock, so on a loaded machine the longest may be a script the OS paused), ${duration(perRunUs)} a run, so a default batch of ${Math.floor(5_000 / perRunUs)} would stay under 5 ms here${events}`,
+        `a batch of 200 runs took up to ${duration(sweeper.longestSweepScriptUs)} (p99 ${duration(sweeper.p99SweepScriptUs)}; SLOWLOG times are wall-clock, so on a loaded machine the longest may be a script the OS paused), ${duration(perRunUs)} a run at the p99, so a default batch of ${Math.floor(5_000 / perRunUs)} would stay under 5 ms here${events}`,
       );
     }
     if (sweeper.longestRegistryReadUs > 5_000) {
