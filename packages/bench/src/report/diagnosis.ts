@@ -5,6 +5,7 @@ import type { LifecycleData } from '../sections/lifecycle.js';
 import type { MemoryData } from '../sections/memory.js';
 import type { ProfileData } from '../sections/profile.js';
 import type { ReadRow, ReadsData } from '../sections/reads.js';
+import { speedupOver } from '../sections/reads.js';
 import type { SectionResult } from '../sections/section.js';
 import type { SweeperData } from '../sections/sweeper.js';
 import type { WritesData } from '../sections/writes.js';
@@ -58,7 +59,7 @@ function pageFindings(reads: ReadsData, profile: ProfileData): string[] {
     const ours = reads.rows.find((r) => r.letter === 'G' && r.page === 'first' && r.size === n);
     const floor = reads.rows.find((r) => r.letter === 'E' && r.page === 'first' && r.size === n);
     if (!them || !ours || !floor) continue;
-    const speedup = them.timing.medianRatio / ours.timing.medianRatio;
+    const speedup = speedupOver(them, ours);
     if (speedup >= goal) continue;
     speedups.push(
       `${letter === 'A' ? '(A) HGETALL' : "BullMQ's page"} at ${count(n)}: ${times(them.timing.medianRatio)} PING against the store's ${times(ours.timing.medianRatio)} (${times(speedup)}); ${goal}× needs a page of ${times(them.timing.medianRatio / goal)} PING, and the floor E measured ${times(floor.timing.medianRatio)}`,
