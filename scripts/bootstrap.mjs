@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // Makes `npm start` / `npm test` / `npm run tour` work on a fresh machine with only Node 20:
 // installs the pinned pnpm if missing, then the workspace dependencies, then builds.
+// With --browser (npm test): also Debian's chromium for the example's browser tests, when it is
+// missing and apt-get can run without a password (root, or passwordless sudo); otherwise those
+// tests fail with the command to install it.
 import { execSync } from 'node:child_process';
 
 const PNPM_VERSION = '12.4.2';
@@ -15,6 +18,25 @@ try {
 if (current !== PNPM_VERSION) {
   console.log(`[bootstrap] installing pnpm@${PNPM_VERSION} (found: ${current || 'none'})`);
   run(`npm install --global --silent pnpm@${PNPM_VERSION}`);
+}
+const has = (cmd) => {
+  try {
+    execSync(cmd, { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+};
+if (process.argv.includes('--browser') && !has('command -v chromium')) {
+  const sudo = process.getuid?.() === 0 ? '' : has('sudo -n true') ? 'sudo -n ' : undefined;
+  if (sudo !== undefined && has('command -v apt-get')) {
+    console.log('[bootstrap] installing chromium for the browser tests (apt-get install chromium)');
+    run(`${sudo}apt-get update -qq && ${sudo}apt-get install -y -qq chromium >/dev/null`);
+  } else {
+    console.log(
+      '[bootstrap] chromium is not installed and cannot be installed from here: the browser tests will fail. Install it with: sudo apt-get install -y chromium',
+    );
+  }
 }
 run(process.env.CI ? 'pnpm install --frozen-lockfile' : 'pnpm install');
 run('pnpm exec turbo run build');
