@@ -1,16 +1,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { RedisServerHandle } from '@active-runs/test-utils';
 import { connect, startRedisServer, uniquePrefix } from '@active-runs/test-utils';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import type { ActiveRun, ActiveRunStore, ActiveRunStoreOptions } from '../src/index.js';
 import { createActiveRunStore, encodeLegacyRecord, isActiveRunsError } from '../src/index.js';
 import { storeCaller } from '../src/store.js';
-import { dumpAll } from './dump.js';
+import { contentsAll, dumpAll } from './dump.js';
 import { expectFailure } from './expect-failure.js';
-import { sleep, useStoreHarness } from './harness.js';
+import { persistent, sleep, until, useStoreHarness } from './harness.js';
 
 /*
  * Rollout mode under faults, on throwaway redis-servers (standalone project only): a rollout call
@@ -25,21 +24,6 @@ const scope = { workspaceId: 'w1', projectId: 'p1' };
 const T = 300;
 /** Scheduling slack on a shared 2-core machine (the bound itself is commandTimeout + 100 ms). */
 const SLACK_MS = 250;
-
-/** A redis-server persisting every write to its AOF (so a restart keeps what was acknowledged). */
-function persistent(dir: string, port?: number): Promise<RedisServerHandle> {
-  return startRedisServer({
-    dir,
-    ...(port ? { port } : {}),
-    args: ['--appendonly', 'yes', '--appendfsync', 'always'],
-  });
-}
-
-async function until(what: string, predicate: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!predicate() && Date.now() < deadline) await sleep(10);
-  expect(predicate(), what).toBe(true);
-}
 
 /** A rollout store on `url`; its legacy keys live under its prefix (so `dumpAll` sees them). */
 function rollout(
@@ -98,7 +82,7 @@ describe.skipIf(h.topology === 'cluster')('rollout mode under faults (throwaway 
       await store.end(scope, 'ended'); // leaves a tombstone: an enqueue of its id clears it
       const now = Date.now();
       await admin.hset(legacyKey, 'old', oldRecord('old', now - 60_000, now - 30_000));
-      const before = await dumpAll(admin, prefix);
+      const before = await contentsAll(admin, prefix);
       expect(before.map(([key]) => key.slice(prefix.length))).toEqual(
         expect.arrayContaining([':old:runs:active:w1:p1', ':{w1:p1}:ended']),
       );
@@ -125,8 +109,8 @@ describe.skipIf(h.topology === 'cluster')('rollout mode under faults (throwaway 
       await until('the client reconnected', () => client.status === 'ready');
       // ioredis flushes its offline queue on ready: give anything it held time to land
       await sleep(300);
-      // the new layout, the legacy hash, the tombstones and the migration state: byte for byte
-      expect(await dumpAll(admin, prefix)).toEqual(before);
+      // the new layout, the legacy hash, the tombstones and the migration state, expiries included
+      expect(await contentsAll(admin, prefix)).toEqual(before);
       expect(await store.get(scope, 'running')).toMatchObject({ caption: 'before' });
       expect((await store.list(scope)).items.map((run) => run.id)).toEqual([
         'running',

@@ -74,10 +74,15 @@ export class RolloutCall<TData> implements LegacyCalls {
 
   /** What the whole call reports for `error` (see the class doc). */
   failure(error: unknown): unknown {
-    if (!this.applied || !isActiveRunsError(error, 'REDIS_UNAVAILABLE')) return error;
+    if (this.deadline === undefined || !isActiveRunsError(error)) return error;
+    let what: string;
+    if (error.code === 'TIMEOUT') what = 'Redis did not answer a step of it in time';
+    else if (error.code === 'REDIS_UNAVAILABLE' && this.applied) {
+      what = 'a step of it was applied, a later one could not be sent';
+    } else return error;
     return new ActiveRunsError(
       'TIMEOUT',
-      `${this.operation}: a step of it reached Redis, a later one did not (${error.message}); the write may or may not have been applied, in the new layout or the legacy one. Retry it (enqueue, start, progress and end are safe to repeat and bring both layouts in step), or read the run back (get).`,
+      `${this.operation}: ${what} (${error.message}); the write may or may not have been applied, to the new layout or to the legacy one. Retry it (enqueue, start, progress and end are safe to repeat, and a retry brings both layouts in step), or read the run back (get).`,
       { cause: error },
     );
   }
