@@ -197,43 +197,40 @@ class RolloutStore<TData> implements ActiveRunStore<TData> {
   async list(scope: Scope, options?: ListOptions): Promise<ListPage<TData>> {
     const s = this.resolve(scope);
     if (this.migrated.has(s.tag)) return this.inner.list(scope, options);
+    // options checked before any Redis call, as the store does
     const parsed = parseInput(listOptionsSchema, options, 'options');
-    return this.run('list', false, async (op) => {
-      if (await this.isMigrated(op, s))
-        return op.inner(() => this.inner.list(scope, options), false);
-      const limit = parsed.limit ?? parsed.pageSize ?? 25;
-      const invalid = (field: string, message: string) =>
-        new ActiveRunsError('INVALID_ARGUMENT', `options${message}`, { details: { field } });
-      if (parsed.page !== undefined && parsed.cursor) {
-        throw invalid('options.cursor', ': pass either cursor or page, not both.');
-      }
-      if (
-        parsed.pageSize !== undefined &&
-        parsed.limit !== undefined &&
-        parsed.pageSize !== limit
-      ) {
-        throw invalid('options.pageSize', ': limit and pageSize disagree; pass one of them.');
-      }
-      const offset = parsed.page === undefined ? 0 : (parsed.page - 1) * limit;
-      if (offset + limit > MAX_OFFSET) {
-        throw invalid(
-          'options.page',
-          `.page: offset paging reaches ${MAX_OFFSET} rows deep; follow nextCursor for deeper pages.`,
-        );
-      }
-      // the new layout's binding and positions, so a cursor survives the switch
-      const binding = `${s.tag}|${parsed.status ?? 'all'}|${parsed.source ?? ''}`;
-      const after = parsed.cursor ? decodeCursor(parsed.cursor, binding, this.cursorSecret) : null;
-      const page = this.warnUnreadable(
-        s,
-        await readLegacyPage(op.ctx, s.parsed, s.legacyKey, {
-          status: parsed.status ?? null,
-          source: parsed.source ?? null,
-          limit,
-          offset,
-          after,
-        }),
+    const limit = parsed.limit ?? parsed.pageSize ?? 25;
+    const invalid = (field: string, message: string) =>
+      new ActiveRunsError('INVALID_ARGUMENT', `options${message}`, { details: { field } });
+    if (parsed.page !== undefined && parsed.cursor) {
+      throw invalid('options.cursor', ': pass either cursor or page, not both.');
+    }
+    if (parsed.pageSize !== undefined && parsed.limit !== undefined && parsed.pageSize !== limit) {
+      throw invalid('options.pageSize', ': limit and pageSize disagree; pass one of them.');
+    }
+    const offset = parsed.page === undefined ? 0 : (parsed.page - 1) * limit;
+    if (offset + limit > MAX_OFFSET) {
+      throw invalid(
+        'options.page',
+        `.page: offset paging reaches ${MAX_OFFSET} rows deep; follow nextCursor for deeper pages.`,
       );
+    }
+    // the new layout's binding and positions, so a cursor survives the switch
+    const binding = `${s.tag}|${parsed.status ?? 'all'}|${parsed.source ?? ''}`;
+    const after = parsed.cursor ? decodeCursor(parsed.cursor, binding, this.cursorSecret) : null;
+    return this.run('list', false, async (op) => {
+      if (await this.isMigrated(op, s)) {
+        return op.inner(() => this.inner.list(scope, options), false);
+      }
+      const query = {
+        status: parsed.status ?? null,
+        source: parsed.source ?? null,
+        limit,
+        offset,
+        after,
+      };
+      const page = await readLegacyPage(op.ctx, s.parsed, s.legacyKey, query);
+      this.warnUnreadable(s, page);
       return {
         items: page.items,
         total: page.total,
