@@ -771,7 +771,7 @@ export function createActiveRunStore<TData = unknown>(
   options: ActiveRunStoreOptions<TData>,
 ): ActiveRunStore<TData> {
   if (options?.legacy !== undefined) {
-    return createRolloutStore(options, (inner) => new RedisActiveRunStore<TData>(inner));
+    return createRolloutStore(options, (inner) => new RedisActiveRunStore<TData>(inner), callers);
   }
   return new RedisActiveRunStore<TData>(options);
 }

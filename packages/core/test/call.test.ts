@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { RedisServerHandle } from '@active-runs/test-utils';
 import { connect, startRedisServer, uniquePrefix } from '@active-runs/test-utils';
 import { Redis, type RedisOptions } from 'ioredis';
 import { describe, expect, it } from 'vitest';
@@ -9,7 +8,7 @@ import type { ActiveRunStore } from '../src/index.js';
 import { createActiveRunStore } from '../src/index.js';
 import { storeCaller } from '../src/store.js';
 import { expectFailure } from './expect-failure.js';
-import { sleep, useStoreHarness } from './harness.js';
+import { persistent, sleep, until, useStoreHarness } from './harness.js';
 
 /*
  * What each failure code promises, on throwaway redis-servers (standalone project only):
@@ -19,21 +18,6 @@ import { sleep, useStoreHarness } from './harness.js';
 
 const h = useStoreHarness();
 const scope = { workspaceId: 'w1', projectId: 'p1' };
-
-/** A redis-server persisting every write to its AOF (so a restart keeps what was acknowledged). */
-function persistent(dir: string, port?: number): Promise<RedisServerHandle> {
-  return startRedisServer({
-    dir,
-    ...(port ? { port } : {}),
-    args: ['--appendonly', 'yes', '--appendfsync', 'always'],
-  });
-}
-
-async function until(what: string, predicate: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!predicate() && Date.now() < deadline) await sleep(10);
-  expect(predicate(), what).toBe(true);
-}
 
 describe.skipIf(h.topology === 'cluster')('what REDIS_UNAVAILABLE and TIMEOUT promise', () => {
   it.each<[string, RedisOptions | 'url']>([

@@ -118,6 +118,25 @@ export function useStoreHarness() {
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
+ * A throwaway redis-server persisting every write to its AOF, so a restart on the same `dir` and
+ * `port` keeps what was acknowledged.
+ */
+export function persistent(dir: string, port?: number): Promise<RedisServerHandle> {
+  return startRedisServer({
+    dir,
+    ...(port ? { port } : {}),
+    args: ['--appendonly', 'yes', '--appendfsync', 'always'],
+  });
+}
+
+/** Waits until `predicate` holds (polling every 10 ms, at most `ms`), then asserts it. */
+export async function until(what: string, predicate: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!predicate() && Date.now() < deadline) await sleep(10);
+  expect(predicate(), what).toBe(true);
+}
+
+/**
  * A throwaway redis-server for the tests of the enclosing describe block (started before them,
  * stopped after), with an admin client on it: read `url` and `admin` inside the tests.
  */

@@ -6,6 +6,7 @@ import { parseScope } from '../src/keys.js';
 import type { LegacyContext } from '../src/legacy/context.js';
 import { legacyContext } from '../src/legacy/context.js';
 import type { MappedRecord } from '../src/legacy/record.js';
+import { storeCaller } from '../src/store.js';
 import { modelCounts } from './list-model.js';
 
 /** A legacy context on a store's client and prefix, with the store's defaults. */
@@ -13,8 +14,11 @@ export function contextFor(
   store: ActiveRunStore,
   options: { windowMs?: number; keyPrefix?: string; leaseMs?: number } = {},
 ): LegacyContext {
+  const caller = storeCaller(store);
+  if (!caller) throw new Error('not a store');
   return legacyContext({
     redis: store.redis,
+    caller,
     prefix: store.prefix,
     leaseMs: options.leaseMs ?? 10_800_000,
     publishEvents: true,

@@ -1,8 +1,9 @@
-import { connect, keysUnder, startRedisServer, uniquePrefix } from '@active-runs/test-utils';
+import { connect, startRedisServer, uniquePrefix } from '@active-runs/test-utils';
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import type { ActiveRunStore } from '../src/index.js';
 import { createActiveRunStore } from '../src/index.js';
+import { dumpAll } from './dump.js';
 import { codeOf, expectFailure } from './expect-failure.js';
 import { sleep, useStoreHarness } from './harness.js';
 
@@ -11,16 +12,6 @@ const scope = { workspaceId: 'w1', projectId: 'p1' };
 
 async function usedMemory(client: Redis): Promise<number> {
   return Number(/used_memory:(\d+)/.exec(await client.info('memory'))?.[1]);
-}
-
-/** Every key under the prefix: its serialized value (DUMP) and expiry, to prove nothing changed. */
-async function dumpAll(client: Redis, prefix: string): Promise<[string, string, number][]> {
-  const out: [string, string, number][] = [];
-  for (const key of await keysUnder(client, prefix)) {
-    const dump = await client.dumpBuffer(key);
-    out.push([key, dump?.toString('hex') ?? '', await client.pexpiretime(key)]);
-  }
-  return out;
 }
 
 /**

@@ -29,8 +29,7 @@ const MAX_NOSCRIPT_RETRIES = 3;
 const MAX_REDIRECT_BACKOFF_MS = 500;
 /**
  * How often deadlines are checked: a call settles at most this much after its deadline. One
- * timer per caller, running only while calls are in flight, instead of one per call (a call's
- * deadline is its start + the same timeout, so they expire in the order they started).
+ * timer per caller, running only while calls are in flight, instead of one per call.
  */
 const DEADLINE_TICK_MS = 20;
 
@@ -106,8 +105,9 @@ class Call {
     private readonly caller: RedisCaller,
     readonly operation: string,
     readonly isWrite: boolean,
+    bound = Number.POSITIVE_INFINITY,
   ) {
-    this.deadline = performance.now() + caller.timeoutMs;
+    this.deadline = Math.min(performance.now() + caller.timeoutMs, bound);
     this.promise = new Promise((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
@@ -151,9 +151,11 @@ export class RedisCaller {
   /** The deadline of every call: the client's `commandTimeout`. */
   readonly timeoutMs: number;
   private readonly Guarded: GuardedCommandClass | undefined;
-  /** Calls in flight, in the order they started (so by deadline). */
+  /** Calls in flight. */
   private readonly inFlight = new Set<Call>();
   private deadlineTimer: NodeJS.Timeout | undefined;
+  /** The deadline of calls begun inside {@link bounded}. */
+  private bound: number | undefined;
 
   constructor(readonly client: RedisLike) {
     const options = (client as unknown as ClientInternals).options;
@@ -183,6 +185,21 @@ export class RedisCaller {
    */
   interruptAll(): void {
     for (const call of [...this.inFlight]) call.interrupt('closed');
+  }
+
+  /**
+   * Runs `run`, holding every call it begins synchronously to `deadline` (a `performance.now()`
+   * time) at the latest: for an operation made of several calls, some begun by the store's own
+   * methods (the rollout mode's dual writes, src/legacy/), that must all end by one deadline.
+   */
+  bounded<T>(deadline: number, run: () => T): T {
+    const outer = this.bound;
+    this.bound = deadline;
+    try {
+      return run();
+    } finally {
+      this.bound = outer;
+    }
   }
 
   /** @internal */
@@ -249,7 +266,7 @@ export class RedisCaller {
   }
 
   private begin(operation: string, isWrite: boolean): Call {
-    const call = new Call(this, operation, isWrite);
+    const call = new Call(this, operation, isWrite, this.bound);
     this.inFlight.add(call);
     this.deadlineTimer ??= setInterval(() => this.expire(), DEADLINE_TICK_MS);
     return call;
@@ -258,10 +275,9 @@ export class RedisCaller {
   /** Settles the calls whose deadline passed; stops checking once none is in flight. */
   private expire(): void {
     const now = performance.now();
-    for (const call of this.inFlight) {
-      if (call.deadline > now) break;
-      call.interrupt('deadline');
-    }
+    // every call, not up to the first one still in time: a bounded call can end before one
+    // that started earlier
+    for (const call of this.inFlight) if (call.deadline <= now) call.interrupt('deadline');
     if (this.inFlight.size === 0) {
       clearInterval(this.deadlineTimer);
       this.deadlineTimer = undefined;

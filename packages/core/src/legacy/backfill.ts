@@ -1,9 +1,10 @@
 import { z } from 'zod';
-import { ActiveRunsError } from '../errors.js';
+import { ActiveRunsError, fromRedisError } from '../errors.js';
 import type { Scope } from '../keys.js';
 import { scopeKeys } from '../keys.js';
 import { parseInput } from '../schemas.js';
 import type { ActiveRunStore } from '../store.js';
+import { isWrongType, settleAll } from './calls.js';
 import type { BackfillPass } from './checkpoint.js';
 import {
   CURSOR_FIELD,
@@ -13,16 +14,17 @@ import {
   parseCheckpoint,
 } from './checkpoint.js';
 import type { LegacyContext } from './context.js';
-import { legacyError, mapEntry } from './context.js';
+import { mapEntry } from './context.js';
 import type { ImportStatus } from './importer.js';
 import { importRecords, MAX_IMPORT_BATCH, uncheckedError } from './importer.js';
 import type { LegacyKeyRef } from './key-finder.js';
 import { findLegacyKeys } from './key-finder.js';
-import type { LegacyEntry } from './legacy-key.js';
+import type { LegacyEntry, LegacyKeyShape } from './legacy-key.js';
 import { probeLegacyKey, scanLegacyHash, scopeNow } from './legacy-key.js';
 import { countSkip } from './page-reader.js';
 import type { LegacySkipReason, MappedRecord } from './record.js';
 import { legacyContextOf } from './rollout-store.js';
+import { SWITCH_SCOPE } from './scripts.js';
 
 /**
  * Why a legacy record was not copied: a {@link LegacySkipReason}, or what the import found:
@@ -116,6 +118,8 @@ const skipReason = (
 ): LegacyRecordSkipReason =>
   status === 'lapsed' ? 'stale' : status === 'expired' ? 'ended' : status;
 
+/** What the backfill's Redis calls are named in errors. */
+const STEP = 'migrate';
 /** How long a legacy key stays after its scope switched, so legacy reads in flight can finish. */
 const DELETE_GRACE_MS = 2_000;
 /** Verification passes that may still find runs to copy before the scope is left unmigrated. */
@@ -237,15 +241,13 @@ class Backfill<TData> {
 
   async run(): Promise<LegacyMigrationReport> {
     this.emit();
-    const found = await this.redisCall('scan', () =>
-      findLegacyKeys(this.ctx, {
-        scopes: this.opts.scopes,
-        match: this.opts.match ?? this.ctx.match,
-      }),
-    );
+    const found = await findLegacyKeys(this.ctx, {
+      scopes: this.opts.scopes,
+      match: this.opts.match ?? this.ctx.match,
+    });
     this.report.keys = found.refs.length + found.badKeys.length;
     if (found.badKeys.length > 0) this.report.skippedKeys['bad-key'] = found.badKeys.length;
-    const sizes = await this.redisCall('hlen', () => this.sizes(found.refs));
+    const sizes = await this.sizes(found.refs);
     this.progress.phase = 'copying';
     this.progress.keysTotal = found.refs.length;
     this.progress.recordsTotal = sizes.reduce((a, b) => a + b, 0) * this.passes;
@@ -256,7 +258,7 @@ class Backfill<TData> {
       try {
         await this.migrateScope(ref);
       } catch (error) {
-        const mapped = legacyError(this.ctx, error, 'migrate', true);
+        const mapped = fromRedisError(error, 'migrate', true);
         if (isInfrastructure(mapped)) throw mapped;
         this.fail(ref.key, mapped.message);
       }
@@ -278,13 +280,10 @@ class Backfill<TData> {
 
   private async migrateScope(ref: LegacyKeyRef): Promise<void> {
     const keys = migrationKeys(this.ctx.prefix, ref.scope);
-    const client = this.ctx.redis as unknown as {
-      hmget(key: string, ...fields: string[]): Promise<(string | null)[]>;
-    };
-    const [[migrated, checkpoint], shape] = await Promise.all([
-      client.hmget(keys.state, MIGRATED_FIELD, CURSOR_FIELD),
-      probeLegacyKey(this.ctx.redis, ref.key),
-    ]);
+    const [[migrated, checkpoint], shape] = (await settleAll([
+      this.ctx.calls.command('hmget', [keys.state, MIGRATED_FIELD, CURSOR_FIELD], STEP),
+      probeLegacyKey(this.ctx.calls, ref.key, STEP),
+    ])) as [[string | null, string | null], LegacyKeyShape];
     if (migrated !== null) {
       this.report.scopesAlreadyMigrated++;
       if (shape.kind === 'hash' || shape.kind === 'json') this.scheduleDelete(ref.key);
@@ -310,7 +309,7 @@ class Backfill<TData> {
       const late = await this.pass(
         ref,
         'verify',
-        await probeLegacyKey(this.ctx.redis, ref.key),
+        await probeLegacyKey(this.ctx.calls, ref.key, STEP),
         cursor,
       );
       if (this.opts.signal?.aborted) return;
@@ -339,16 +338,18 @@ class Backfill<TData> {
     cursor: string,
   ): Promise<number> {
     const startedAt = Date.now();
-    const redisStart = await scopeNow(this.ctx.redis, scopeKeys(this.ctx.prefix, ref.scope).meta);
+    const meta = scopeKeys(this.ctx.prefix, ref.scope).meta;
+    const redisStart = await scopeNow(this.ctx.calls, meta, STEP);
     const now = () => redisStart + (Date.now() - startedAt);
     let copied = 0;
     const batch = async (entries: LegacyEntry[], next: string) => {
       copied += await this.batch(ref, pass, entries, now(), next);
     };
     if (shape.kind === 'hash') {
-      for await (const { entries, cursor: next } of scanLegacyHash(this.ctx.redis, ref.key, {
+      for await (const { entries, cursor: next } of scanLegacyHash(this.ctx.calls, ref.key, {
         count: this.opts.batchSize,
         cursor,
+        step: STEP,
       })) {
         await batch(entries, next);
         if (this.opts.signal?.aborted) break;
@@ -392,10 +393,8 @@ class Backfill<TData> {
     if (records.length > 0) {
       statuses = await importRecords(this.ctx, ref.scope, records, { mode, checkpoint });
     } else if (checkpoint) {
-      const client = this.ctx.redis as unknown as {
-        hset(k: string, f: string, v: string): Promise<number>;
-      };
-      await client.hset(migrationKeys(this.ctx.prefix, ref.scope).state, CURSOR_FIELD, checkpoint);
+      const state = migrationKeys(this.ctx.prefix, ref.scope).state;
+      await this.ctx.calls.command('hset', [state, CURSOR_FIELD, checkpoint], STEP, true);
     }
     let copied = 0;
     for (const status of statuses) {
@@ -417,22 +416,13 @@ class Backfill<TData> {
   /** Sets the scope's migrated flag (reads and writes switch to the new layout) and drops its rollout state. */
   private async switchScope(ref: LegacyKeyRef): Promise<void> {
     const keys = migrationKeys(this.ctx.prefix, ref.scope);
-    const multi = (
-      this.ctx.redis as unknown as {
-        multi(): {
-          hset(k: string, f: string, v: number): void;
-          hdel(k: string, f: string): void;
-          del(k: string): void;
-          exec(): Promise<[Error | null, unknown][] | null>;
-        };
-      }
-    ).multi();
-    multi.hset(keys.state, MIGRATED_FIELD, Date.now());
-    multi.hdel(keys.state, CURSOR_FIELD);
-    multi.del(keys.tombstones);
-    const results = await multi.exec();
-    const failed = results?.find(([error]) => error);
-    if (!results || failed) throw failed?.[0] ?? new Error('the switch transaction was aborted');
+    await this.ctx.calls.script(
+      SWITCH_SCOPE,
+      'migrate (switch)',
+      true,
+      [keys.state, keys.tombstones],
+      [Date.now()],
+    );
     this.report.scopesMigrated++;
     this.lastSwitch = Date.now();
     this.scheduleDelete(ref.key);
@@ -451,23 +441,24 @@ class Backfill<TData> {
     }
     const wait = this.lastSwitch + DELETE_GRACE_MS - Date.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    const client = this.ctx.redis as unknown as { unlink(key: string): Promise<number> };
     for (const key of this.toDelete) {
-      this.report.deletedKeys += await this.redisCall('delete', () => client.unlink(key));
+      const deleted = await this.ctx.calls.command('unlink', [key], 'migrate (delete)', true);
+      this.report.deletedKeys += Number(deleted);
     }
   }
 
   private async sizes(refs: LegacyKeyRef[]): Promise<number[]> {
-    const client = this.ctx.redis as unknown as { hlen(key: string): Promise<number> };
     const sizes: number[] = [];
     for (let i = 0; i < refs.length; i += 1_000) {
       const chunk = refs.slice(i, i + 1_000);
       // a JSON-string key has no HLEN: it counts as 0 in the progress total
-      const wrongType = (error: Error) => {
-        if (error.message.startsWith('WRONGTYPE')) return 0;
+      const wrongType = (error: unknown) => {
+        if (isWrongType(error)) return 0;
         throw error;
       };
-      sizes.push(...(await Promise.all(chunk.map((ref) => client.hlen(ref.key).catch(wrongType)))));
+      const hlen = (key: string) =>
+        this.ctx.calls.command('hlen', [key], 'migrate (hlen)').then(Number, wrongType);
+      sizes.push(...(await settleAll(chunk.map((ref) => hlen(ref.key)))));
     }
     return sizes;
   }
@@ -487,13 +478,5 @@ class Backfill<TData> {
   private emit(): void {
     this.progress.elapsedMs = Date.now() - this.started;
     this.opts.onProgress?.({ ...this.progress });
-  }
-
-  private async redisCall<T>(operation: string, call: () => Promise<T>): Promise<T> {
-    try {
-      return await call();
-    } catch (error) {
-      throw legacyError(this.ctx, error, `migrate (${operation})`, true);
-    }
   }
 }

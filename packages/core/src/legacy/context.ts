@@ -1,11 +1,12 @@
-import { createHash } from 'node:crypto';
+import type { RedisCaller } from '../call/caller.js';
 import type { ActiveRun } from '../codec.js';
-import { ActiveRunsError, fromRedisError } from '../errors.js';
 import type { ParsedScope, Scope } from '../keys.js';
 import { parseScope } from '../keys.js';
 import type { ActiveRunsLogger } from '../logger.js';
 import type { DataSchema, RedisLike } from '../schemas.js';
-import type { LegacyClient, LegacyEntry } from './legacy-key.js';
+import type { LegacyCalls, LegacyGate } from './calls.js';
+import { directCalls } from './calls.js';
+import type { LegacyEntry } from './legacy-key.js';
 import type { LegacyDecodeContext, LegacyRunInput } from './options.js';
 import { LEGACY_KEY_BASE } from './options.js';
 import type { MapResult, RecordLimits } from './record.js';
@@ -18,8 +19,17 @@ import {
 
 /** Everything the rollout store and the backfill share: the store's settings and the legacy layout. */
 export interface LegacyContext<TData = unknown> {
-  /** The store's client; legacy keys are read and written through it (no keyPrefix: keyOf adds it). */
-  redis: RedisLike & LegacyClient;
+  /**
+   * The store's client (no keyPrefix: keyOf adds it). Only for what the caller cannot do: SCAN on
+   * each master of a Cluster (key-finder.ts); every other call goes through `calls`.
+   */
+  redis: RedisLike;
+  /** The store's caller (shared with the store, so `close()` settles legacy calls too). */
+  caller: RedisCaller;
+  /** Redis calls of the legacy layer: `directCalls` here, a `RolloutCall` within an operation. */
+  calls: LegacyCalls;
+  /** Shared with the rollout store: refuses new calls once it closes. */
+  gate: LegacyGate;
   prefix: string;
   /** `publishEvents` as the scripts take it: '0' off, '1' PUBLISH, '2' SPUBLISH. */
   publishMode: string;
@@ -42,6 +52,9 @@ export interface LegacyContext<TData = unknown> {
 /** The parsed store options the context is built from. */
 export interface LegacyContextInput {
   redis: RedisLike;
+  caller: RedisCaller;
+  /** @default open for good */
+  gate?: LegacyGate | undefined;
   prefix: string;
   leaseMs: number;
   publishEvents: boolean;
@@ -71,8 +84,12 @@ export function legacyContext<TData>(input: LegacyContextInput): LegacyContext<T
     return { workspaceId: rest.slice(0, at), projectId: rest.slice(at + 1) };
   };
   const scopeOf = legacy.scopeOf ?? (legacy.keyOf ? () => null : defaultScopeOf);
+  const gate = input.gate ?? { closing: false, stopped: false };
   return {
-    redis: input.redis as RedisLike & LegacyClient,
+    redis: input.redis,
+    caller: input.caller,
+    calls: directCalls(input.caller, gate),
+    gate,
     prefix: input.prefix,
     publishMode: input.publishEvents ? (input.redis.isCluster ? '2' : '1') : '0',
     graceMs: Math.max(input.leaseMs, 60_000),
@@ -117,44 +134,4 @@ export function mapEntry<TData>(
   return 'value' in entry
     ? mapLegacyValue(entry.value, context, ctx.decode, ctx.limits, now)
     : mapLegacyRecord(entry.parsed, context, ctx.decode, ctx.limits, now);
-}
-
-/**
- * A Redis failure of the legacy side as the store reports its own: a call that timed out while
- * the client was disconnected was never sent, so it is `REDIS_UNAVAILABLE`, not `TIMEOUT`.
- */
-export function legacyError(
-  ctx: { redis: { status: string } },
-  error: unknown,
-  operation: string,
-  isWrite: boolean,
-): ActiveRunsError {
-  const mapped = fromRedisError(error, operation, isWrite);
-  if (mapped.code === 'TIMEOUT' && ctx.redis.status !== 'ready') {
-    return new ActiveRunsError(
-      'REDIS_UNAVAILABLE',
-      `${operation}: Redis is unreachable (the client is ${ctx.redis.status}); nothing was sent, retry once Redis is back.`,
-      { cause: error },
-    );
-  }
-  return mapped;
-}
-
-/**
- * Registers one of the migration's small Lua scripts on the client (once), under a
- * content-addressed name, and returns the function that calls it.
- */
-export function legacyScript(
-  client: RedisLike,
-  name: string,
-  numberOfKeys: number,
-  lua: string,
-): (...args: (string | number)[]) => Promise<unknown> {
-  const command = `activeRuns_legacy_${name}_${createHash('sha1').update(lua).digest('hex').slice(0, 8)}`;
-  const target = client as unknown as Record<
-    string,
-    (...args: (string | number)[]) => Promise<unknown>
-  >;
-  if (typeof target[command] !== 'function') client.defineCommand(command, { numberOfKeys, lua });
-  return (...args) => target[command]!.call(client, ...args);
 }

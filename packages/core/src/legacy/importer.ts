@@ -6,7 +6,6 @@ import { IMPORT_OUTBOX_CHECK_MAX } from '../scripts/import.js';
 import { SCRIPTS } from '../scripts/index.js';
 import { migrationKeys } from './checkpoint.js';
 import type { LegacyContext } from './context.js';
-import { legacyError } from './context.js';
 import type { MappedRecord } from './record.js';
 
 /** Runs per import script call: with the time budget, bounds how long a call holds Redis. */
@@ -52,8 +51,6 @@ export function uncheckedError(scope: ParsedScope, id: string): ActiveRunsError 
   );
 }
 
-type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
-
 /** The KEYS of the import script for a scope, in order (see scripts/import.ts). */
 export function importScriptKeys(prefix: string, scope: ParsedScope): string[] {
   const keys = scopeKeys(prefix, scope);
@@ -77,7 +74,6 @@ export async function importRecords<TData>(
 ): Promise<ImportStatus[]> {
   const keys = scopeKeys(ctx.prefix, scope);
   const scriptKeys = importScriptKeys(ctx.prefix, scope);
-  const call = (ctx.redis as unknown as Record<string, ScriptCall>)[SCRIPTS.import.command]!;
   const statuses: ImportStatus[] = [];
   let from = 0;
   while (from < records.length) {
@@ -104,12 +100,14 @@ export async function importRecords<TData>(
         dataJson,
       );
     }
-    let reply: number[];
-    try {
-      reply = (await call.call(ctx.redis, ...scriptKeys, ...args)) as number[];
-    } catch (error) {
-      throw legacyError(ctx, error, 'import', true);
-    }
+    const write = options.mode === 'write';
+    const reply = (await ctx.calls.script(
+      SCRIPTS.import,
+      write ? 'import' : 'import check',
+      write,
+      scriptKeys,
+      args,
+    )) as number[];
     for (let i = 1; i < reply.length; i++) statuses.push(STATUS[Number(reply[i])]!);
     if (statuses.at(-1) === 'unchecked') break;
     from += Number(reply[0]);

@@ -1,5 +1,8 @@
+import { RedisCaller } from '../call/caller.js';
 import type { ParsedScope, Scope } from '../keys.js';
 import { parseScope } from '../keys.js';
+import type { RedisLike } from '../schemas.js';
+import { directCalls } from './calls.js';
 import type { LegacyContext } from './context.js';
 
 /** A legacy key and the scope it belongs to. */
@@ -14,20 +17,15 @@ export interface FoundLegacyKeys {
   badKeys: string[];
 }
 
-type ScanNode = {
-  scan(
-    cursor: string,
-    match: 'MATCH',
-    pattern: string,
-    count: 'COUNT',
-    n: number,
-  ): Promise<[string, string[]]>;
-};
-
 /**
  * Finds the legacy keys to migrate: the given scopes' keys (`keyOf`), or every key matching
  * `match`, found with SCAN on every master of a Cluster (a SCAN only sees the node it runs on)
  * or on the one server. Each key is mapped back to its scope with `scopeOf`.
+ *
+ * The store's caller addresses a Cluster by key slot and cannot pick a node, so the SCANs of a
+ * Cluster go through a caller of each master's own connection: the same deadline and typed
+ * outcomes (a SCAN writes nothing, so there is no ghost write to guard against), refused once
+ * the store closes; `close()` does not wait for them (it settles the store's caller only).
  */
 export async function findLegacyKeys<TData>(
   ctx: LegacyContext<TData>,
@@ -44,19 +42,20 @@ export async function findLegacyKeys<TData>(
     }
     return { refs, badKeys: [] };
   }
-  const client = ctx.redis as unknown as ScanNode & { nodes?(role: 'master'): ScanNode[] };
-  const nodes = ctx.redis.isCluster && client.nodes ? client.nodes('master') : [client];
+  const cluster = ctx.redis as { isCluster: boolean; nodes?(role: 'master'): RedisLike[] };
+  const nodes =
+    cluster.isCluster && cluster.nodes
+      ? cluster.nodes('master').map((node) => directCalls(new RedisCaller(node), ctx.gate))
+      : [ctx.calls];
   const keys = new Set<string>();
   for (const node of nodes) {
     let cursor = '0';
     do {
-      const [next, batch] = await node.scan(
-        cursor,
-        'MATCH',
-        options.match,
-        'COUNT',
-        options.count ?? 1_000,
-      );
+      const [next, batch] = (await node.command(
+        'scan',
+        [cursor, 'MATCH', options.match, 'COUNT', options.count ?? 1_000],
+        'migrate (scan)',
+      )) as [string, string[]];
       for (const key of batch) keys.add(key);
       cursor = next;
     } while (cursor !== '0');

@@ -1,3 +1,6 @@
+import type { LegacyCalls } from './calls.js';
+import { isWrongType, settleAll } from './calls.js';
+
 /**
  * Reading one legacy key in bounded batches. Most deployments hold a hash per project
  * (field = run id, value = JSON); some older ones hold one JSON string per key, either an array
@@ -21,19 +24,6 @@ export type LegacyKeyShape =
   /** A string that is not JSON. */
   | { kind: 'bad-json' };
 
-/** The client calls the legacy side needs (ioredis `Redis` and `Cluster` both have them). */
-export interface LegacyClient {
-  hlen(key: string): Promise<number>;
-  hscan(key: string, cursor: string, count: 'COUNT', n: number): Promise<[string, string[]]>;
-  hget(key: string, field: string): Promise<string | null>;
-  type(key: string): Promise<string>;
-  get(key: string): Promise<string | null>;
-  time(): Promise<[string, string]>;
-}
-
-const isWrongType = (error: unknown) =>
-  error instanceof Error && error.message.startsWith('WRONGTYPE');
-
 /** Entries of a JSON-string key: an array of runs, or an id → run map. */
 export function jsonEntries(parsed: unknown): LegacyEntry[] | null {
   if (Array.isArray(parsed)) return parsed.map((item) => ({ id: null, parsed: item }));
@@ -47,16 +37,20 @@ export function jsonEntries(parsed: unknown): LegacyEntry[] | null {
  * What the key holds: HLEN first (one cheap call for the common hash), TYPE only when that
  * fails WRONGTYPE, then the whole string for the JSON variant (that variant was always read whole).
  */
-export async function probeLegacyKey(client: LegacyClient, key: string): Promise<LegacyKeyShape> {
+export async function probeLegacyKey(
+  calls: LegacyCalls,
+  key: string,
+  step: string,
+): Promise<LegacyKeyShape> {
   try {
-    const size = await client.hlen(key);
+    const size = Number(await calls.command('hlen', [key], step));
     return size > 0 ? { kind: 'hash', size } : { kind: 'none' };
   } catch (error) {
     if (!isWrongType(error)) throw error;
   }
-  const type = await client.type(key);
+  const type = String(await calls.command('type', [key], step));
   if (type !== 'string') return type === 'none' ? { kind: 'none' } : { kind: 'wrong-type', type };
-  const text = await client.get(key);
+  const text = (await calls.command('get', [key], step)) as string | null;
   if (text === null) return { kind: 'none' };
   let parsed: unknown;
   try {
@@ -80,13 +74,17 @@ export interface LegacyBatch {
  * come twice while the hash is resized; callers that count tolerate it, writers are idempotent).
  */
 export async function* scanLegacyHash(
-  client: LegacyClient,
+  calls: LegacyCalls,
   key: string,
-  options: { count: number; cursor?: string },
+  options: { count: number; cursor?: string; step: string },
 ): AsyncGenerator<LegacyBatch> {
   let cursor = options.cursor ?? '0';
   do {
-    const [next, flat] = await client.hscan(key, cursor, 'COUNT', options.count);
+    const [next, flat] = (await calls.command(
+      'hscan',
+      [key, cursor, 'COUNT', options.count],
+      options.step,
+    )) as [string, string[]];
     const entries: LegacyEntry[] = [];
     for (let i = 0; i < flat.length; i += 2) entries.push({ id: flat[i]!, value: flat[i + 1]! });
     cursor = next;
@@ -99,8 +97,11 @@ export async function* scanLegacyHash(
  * scope's time high-water mark (meta `hw`) when TIME is behind it (after a failover to a node
  * whose clock is behind), so legacy records are judged by the same clock as the scope's runs.
  */
-export async function scopeNow(client: LegacyClient, metaKey: string): Promise<number> {
-  const [[seconds, micros], hw] = await Promise.all([client.time(), client.hget(metaKey, 'hw')]);
+export async function scopeNow(calls: LegacyCalls, metaKey: string, step: string): Promise<number> {
+  const [[seconds, micros], hw] = (await settleAll([
+    calls.command('time', [], step),
+    calls.command('hget', [metaKey, 'hw'], step),
+  ])) as [[string, string], string | null];
   const time = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
   return Math.max(time, Number(hw ?? 0) || 0);
 }

@@ -1,8 +1,15 @@
 import type { ActiveRun } from '../codec.js';
+import type { LegacyCalls } from './calls.js';
+import { isWrongType, settleAll } from './calls.js';
 import type { LegacyContext } from './context.js';
-import { legacyError, legacyScript } from './context.js';
 import type { LegacyEntry } from './legacy-key.js';
 import { jsonEntries } from './legacy-key.js';
+import {
+  COMPARE_AND_SET,
+  DELETE_IF_UNCHANGED,
+  REPLACE_IF_UNCHANGED,
+  SET_IF_EXISTS,
+} from './scripts.js';
 
 /**
  * The rollout mode's legacy side: every write of a scope not yet migrated is mirrored into its
@@ -18,56 +25,16 @@ import { jsonEntries } from './legacy-key.js';
  * removes the record only while it is still that run's (both compare-and-set on the field).
  */
 
-// Legacy keys have no hash tag: each script touches its one key, so it runs on a Cluster too.
-const SET_IF_EXISTS = `
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return 1`;
-// KEYS: 1 legacy hash; ARGV: 1 field, 2 expected value, 3 new value ('' deletes), 4 ttl ms
-const SET_IF_UNCHANGED = `
-if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
-if ARGV[3] == '' then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-else
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], ARGV[4])
-end
-return 1`;
-const COMPARE_AND_SET = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-return 1`;
-
 /** Attempts of a compare-and-set rewrite before giving up (only concurrent writers retry). */
 const CAS_ATTEMPTS = 20;
 
-type Client = {
-  hsetnx(key: string, field: string, value: string): Promise<number>;
-  hdel(key: string, field: string): Promise<number>;
-  hget(key: string, field: string): Promise<string | null>;
-  pexpire(key: string, ms: number): Promise<number>;
-  type(key: string): Promise<string>;
-  get(key: string): Promise<string | null>;
-};
-
-type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
-
-const isWrongType = (error: unknown) =>
-  error instanceof Error && error.message.startsWith('WRONGTYPE');
-
 /** Writes to the legacy keys of scopes that are not migrated yet. */
 export class LegacyWriter<TData> {
-  private readonly client: Client;
-  private readonly setIfExists: ScriptCall;
-  private readonly compareAndSet: ScriptCall;
-  private readonly setIfUnchanged: ScriptCall;
+  /** Its calls: those of the rollout operation it writes for (`ctx.calls`). */
+  private readonly calls: LegacyCalls;
 
   constructor(private readonly ctx: LegacyContext<TData>) {
-    this.client = ctx.redis as unknown as Client;
-    this.setIfExists = legacyScript(ctx.redis, 'setifexists', 1, SET_IF_EXISTS);
-    this.compareAndSet = legacyScript(ctx.redis, 'cas', 1, COMPARE_AND_SET);
-    this.setIfUnchanged = legacyScript(ctx.redis, 'fieldcas', 1, SET_IF_UNCHANGED);
+    this.calls = ctx.calls;
   }
 
   /**
@@ -81,11 +48,11 @@ export class LegacyWriter<TData> {
       'legacy insert',
       key,
       async () => {
-        const [added] = await Promise.all([
-          this.client.hsetnx(key, run.id, value),
-          this.client.pexpire(key, this.ctx.windowMs),
+        const [added] = await settleAll([
+          this.calls.command('hsetnx', [key, run.id, value], 'legacy insert', true),
+          this.calls.command('pexpire', [key, this.ctx.windowMs], 'legacy insert', true),
         ]);
-        if (added === 0) await this.replaceField(key, run.id, earlier, value);
+        if (Number(added) === 0) await this.replaceField(key, run.id, earlier, value);
       },
       (entries) => {
         const at = this.find(key, entries, run.id);
@@ -110,7 +77,7 @@ export class LegacyWriter<TData> {
       'legacy remove',
       key,
       async () => {
-        removed = await this.replaceField(key, run.id, same, '');
+        removed = await this.replaceField(key, run.id, same, null);
       },
       (entries) => {
         const at = this.find(key, entries, run.id);
@@ -134,7 +101,13 @@ export class LegacyWriter<TData> {
       'legacy update',
       key,
       async () => {
-        await this.setIfExists(key, run.id, value, this.ctx.windowMs);
+        await this.calls.script(
+          SET_IF_EXISTS,
+          'legacy update',
+          true,
+          [key],
+          [run.id, value, this.ctx.windowMs],
+        );
       },
       (entries) => {
         const at = this.find(key, entries, run.id);
@@ -153,8 +126,11 @@ export class LegacyWriter<TData> {
       'legacy remove',
       key,
       async () => {
-        const [value] = await Promise.all([this.client.hget(key, id), this.client.hdel(key, id)]);
-        removed = value === null ? null : { id, value };
+        const [value] = await settleAll([
+          this.calls.command('hget', [key, id], 'legacy remove'),
+          this.calls.command('hdel', [key, id], 'legacy remove', true),
+        ]);
+        removed = value === null ? null : { id, value: String(value) };
       },
       (entries) => {
         const at = this.find(key, entries, id);
@@ -169,12 +145,12 @@ export class LegacyWriter<TData> {
   /** A run's legacy record, or null. */
   async read(key: string, id: string): Promise<LegacyEntry | null> {
     try {
-      const value = await this.client.hget(key, id);
-      return value === null ? null : { id, value };
+      const value = await this.calls.command('hget', [key, id], 'legacy read');
+      return value === null ? null : { id, value: String(value) };
     } catch (error) {
-      if (!isWrongType(error)) throw legacyError(this.ctx, error, 'legacy read', false);
+      if (!isWrongType(error)) throw error;
     }
-    const current = await this.readJson(key);
+    const current = await this.readJson(key, 'legacy read');
     if (!current) return null;
     const at = this.find(key, current.entries, id);
     return at === -1 ? null : current.entries[at]!;
@@ -194,19 +170,16 @@ export class LegacyWriter<TData> {
       await hash();
       return;
     } catch (error) {
-      if (!isWrongType(error)) throw legacyError(this.ctx, error, operation, true);
+      if (!isWrongType(error)) throw error;
     }
-    try {
-      for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-        const current = await this.readJson(key);
-        if (!current) return; // not a JSON variant we can rewrite: leave it alone
-        const next = change(current.entries);
-        if (!next) return;
-        const text = JSON.stringify(current.isArray ? next.map(recordOf) : objectOf(next));
-        if ((await this.compareAndSet(key, current.text, text, this.ctx.windowMs)) === 1) return;
-      }
-    } catch (error) {
-      throw legacyError(this.ctx, error, operation, true);
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const current = await this.readJson(key, operation);
+      if (!current) return; // not a JSON variant we can rewrite: leave it alone
+      const next = change(current.entries);
+      if (!next) return;
+      const text = JSON.stringify(current.isArray ? next.map(recordOf) : objectOf(next));
+      const args = [current.text, text, this.ctx.windowMs];
+      if ((await this.calls.script(COMPARE_AND_SET, operation, true, [key], args)) === 1) return;
     }
     this.ctx.logger.warn?.(
       { key },
@@ -216,8 +189,9 @@ export class LegacyWriter<TData> {
 
   private async readJson(
     key: string,
+    step: string,
   ): Promise<{ text: string; entries: LegacyEntry[]; isArray: boolean } | null> {
-    const text = await this.client.get(key);
+    const text = (await this.calls.command('get', [key], step)) as string | null;
     if (text === null) return null;
     let parsed: unknown;
     try {
@@ -230,20 +204,30 @@ export class LegacyWriter<TData> {
   }
 
   /**
-   * Replaces (or, with '', deletes) a hash field while `matches` its current record, by
+   * Replaces (or, with null, deletes) a hash field while `matches` its current record, by
    * compare-and-set, re-read while others rewrite it. @returns whether it was changed
    */
   private async replaceField(
     key: string,
     id: string,
     matches: (entry: LegacyEntry) => boolean,
-    value: string,
+    value: string | null,
   ): Promise<boolean> {
+    const step = value === null ? 'legacy remove' : 'legacy insert';
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-      const current = await this.client.hget(key, id);
+      const current = (await this.calls.command('hget', [key, id], step)) as string | null;
       if (current === null || !matches({ id, value: current })) return false;
-      if ((await this.setIfUnchanged(key, id, current, value, this.ctx.windowMs)) === 1)
-        return true;
+      const changed =
+        value === null
+          ? await this.calls.script(DELETE_IF_UNCHANGED, step, true, [key], [id, current])
+          : await this.calls.script(
+              REPLACE_IF_UNCHANGED,
+              step,
+              true,
+              [key],
+              [id, current, value, this.ctx.windowMs],
+            );
+      if (changed === 1) return true;
     }
     this.ctx.logger.warn?.(
       { key, id },

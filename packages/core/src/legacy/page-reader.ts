@@ -3,6 +3,7 @@ import { TIME_SPAN } from '../constants.js';
 import type { CursorPosition } from '../cursor.js';
 import type { ParsedScope } from '../keys.js';
 import { scopeKeys } from '../keys.js';
+import { settleAll } from './calls.js';
 import type { LegacyContext } from './context.js';
 import { mapEntry } from './context.js';
 import type { LegacyEntry } from './legacy-key.js';
@@ -11,6 +12,7 @@ import type { LegacySkipReason, MappedRecord } from './record.js';
 
 /** Records per HSCAN call on the read path: memory holds one batch plus the page being kept. */
 const READ_BATCH = 1_000;
+const READ_STEP = 'legacy read';
 
 /** Skipped records by reason. */
 export type SkipCounts = Partial<Record<LegacySkipReason, number>>;
@@ -39,9 +41,9 @@ export async function visitLegacyRuns<TData>(
   key: string,
   visit: (record: MappedRecord<TData>) => void,
 ): Promise<LegacyReadSummary> {
-  const [shape, now] = await Promise.all([
-    probeLegacyKey(ctx.redis, key),
-    scopeNow(ctx.redis, scopeKeys(ctx.prefix, scope).meta),
+  const [shape, now] = await settleAll([
+    probeLegacyKey(ctx.calls, key, READ_STEP),
+    scopeNow(ctx.calls, scopeKeys(ctx.prefix, scope).meta, READ_STEP),
   ]);
   const summary: LegacyReadSummary = { skipped: {}, unreadable: null, now };
   const take = (entries: LegacyEntry[]) => {
@@ -52,7 +54,10 @@ export async function visitLegacyRuns<TData>(
     }
   };
   if (shape.kind === 'hash') {
-    for await (const batch of scanLegacyHash(ctx.redis, key, { count: READ_BATCH })) {
+    for await (const batch of scanLegacyHash(ctx.calls, key, {
+      count: READ_BATCH,
+      step: READ_STEP,
+    })) {
       take(batch.entries);
     }
   } else if (shape.kind === 'json') {

@@ -1,3 +1,4 @@
+import type { RedisCaller } from '../call/caller.js';
 import type { ActiveRun } from '../codec.js';
 import { MAX_OFFSET } from '../constants.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
@@ -26,15 +27,18 @@ import type {
   StartSweeperOptions,
 } from '../store.js';
 import type { ExpiredHook, ExpiredReport, SweepResult } from '../sweeper.js';
+import { settledWithin } from '../wait.js';
+import { settleAll } from './calls.js';
 import type { MigrationKeys } from './checkpoint.js';
 import { MIGRATED_FIELD, MigratedScopes, migrationKeys } from './checkpoint.js';
 import type { LegacyContext, LegacyContextInput } from './context.js';
-import { legacyContext, legacyError, legacyScript, mapEntry } from './context.js';
+import { legacyContext, mapEntry } from './context.js';
 import { importRecords, uncheckedError } from './importer.js';
 import { scopeNow } from './legacy-key.js';
-import { LegacyWriter } from './legacy-writer.js';
 import type { LegacyReadSummary } from './page-reader.js';
 import { readLegacyCounts, readLegacyPage } from './page-reader.js';
+import { RolloutCall } from './rollout-call.js';
+import { CLEAR_TOMBSTONE, registerLegacyScripts, TOMBSTONE } from './scripts.js';
 
 /** A scope as the rollout store works with it. */
 interface ResolvedScope {
@@ -62,22 +66,6 @@ function unwrap<T>(outcome: Outcome<T>): T {
 const notFound = (outcome: Outcome<unknown>) =>
   !outcome.ok && outcome.error instanceof ActiveRunsError && outcome.error.code === 'NOT_FOUND';
 
-type Client = {
-  hexists(key: string, field: string): Promise<number>;
-  zrem(key: string, member: string): Promise<number>;
-  zscore(key: string, member: string): Promise<string | null>;
-  memory(sub: 'USAGE', key: string): Promise<number | null>;
-};
-
-// Tombstone of a run ended during the rollout, trimmed to the window; nothing once migrated.
-// KEYS: 1 migration state, 2 tombstones; ARGV: 1 id, 2 now (ms), 3 windowMs. Returns 1 if migrated.
-const TOMBSTONE = `
-if redis.call('HEXISTS', KEYS[1], '${MIGRATED_FIELD}') == 1 then return 1 end
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('(%.0f', tonumber(ARGV[2]) - tonumber(ARGV[3])))
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
-return 0`;
-
 /** The rollout stores, so `migrateLegacy` can find the legacy settings of a store it is given. */
 const contexts = new WeakMap<object, LegacyContext<never>>();
 
@@ -100,25 +88,26 @@ export function legacyContextOf<TData>(store: object): LegacyContext<TData> | un
  *   record only while it is the expired run's (an id is reusable at once: a newer run may own it);
  * - `list`, `counts` and `stats` read the legacy key (bounded memory, see page-reader.ts); `get`
  *   prefers the new layout.
+ * Each such call is a {@link RolloutCall}: all its Redis calls go through the store's caller and
+ * keep issue 9's promises as one store call does (one deadline, `REDIS_UNAVAILABLE` only when
+ * nothing was applied, settled by `close()`).
  * Once the scope's flag is set, everything goes to the new layout only; the flag is read until
  * seen set, then cached (it only goes one way), so a migrated scope costs no extra round trip.
  */
 class RolloutStore<TData> implements ActiveRunStore<TData> {
   private readonly migrated = new MigratedScopes();
-  private readonly writer: LegacyWriter<TData>;
-  private readonly client: Client;
   private readonly warned = new Set<string>();
-  private readonly tombstoneScript: (...args: (string | number)[]) => Promise<unknown>;
+  /** Rollout calls in progress, which `close()` lets finish (for half its time). */
+  private readonly inProgress = new Set<Promise<unknown>>();
+  private closed$: Promise<void> | undefined;
 
   constructor(
     private readonly inner: ActiveRunStore<TData>,
     private readonly ctx: LegacyContext<TData>,
     private readonly cursorSecret: string,
-  ) {
-    this.writer = new LegacyWriter(ctx);
-    this.client = ctx.redis as unknown as Client;
-    this.tombstoneScript = legacyScript(ctx.redis, 'tombstone', 2, TOMBSTONE);
-  }
+    /** The part of `closeTimeoutMs` the calls in progress get before the store proper closes. */
+    private readonly finishMs: number,
+  ) {}
 
   get prefix(): string {
     return this.inner.prefix;
@@ -131,80 +120,85 @@ class RolloutStore<TData> implements ActiveRunStore<TData> {
   async enqueue(scope: Scope, input: EnqueueInput<TData>): Promise<ActiveRun<TData>> {
     const s = this.resolve(scope);
     if (this.migrated.has(s.tag)) return this.inner.enqueue(scope, input);
-    // a tombstone of an earlier run with this id must not hide the new one (sent first, so Redis
-    // applies it before the enqueue: same slot, same connection)
     let id: string;
     try {
       id = parseRunId(input?.id);
     } catch {
       return this.inner.enqueue(scope, input); // it refuses the input, before any Redis call
     }
-    const cleared = this.client.zrem(s.keys.tombstones, id);
-    const [run, migrated] = await Promise.all([
-      this.inner.enqueue(scope, input),
-      this.isMigrated(s),
-      cleared,
-    ]);
-    if (migrated) return run;
-    await this.writer.insert(s.legacyKey, run);
-    // an end that raced this enqueue may have deleted the legacy record before the insert: its
-    // tombstone (written before that delete) says so
-    if ((await this.client.zscore(s.keys.tombstones, run.id)) !== null) {
-      await this.writer.remove(s.legacyKey, run.id);
-    }
-    return run;
+    return this.run('enqueue', true, async (op) => {
+      // a tombstone of an earlier run with this id must not hide the new one (sent first, so
+      // Redis applies it before the enqueue: same slot, same connection)
+      const [, run, migrated] = await settleAll([
+        op.script(CLEAR_TOMBSTONE, 'tombstone', true, [s.keys.tombstones], [id]),
+        op.inner(() => this.inner.enqueue(scope, input), true),
+        this.isMigrated(op, s),
+      ]);
+      if (migrated) return run;
+      await op.writer.insert(s.legacyKey, run);
+      // an end that raced this enqueue may have deleted the legacy record before the insert: its
+      // tombstone (written before that delete) says so
+      const tombstone = await op.command('zscore', [s.keys.tombstones, run.id], 'tombstone');
+      if (tombstone !== null) await op.writer.remove(s.legacyKey, run.id);
+      return run;
+    });
   }
 
   start(scope: Scope, id: string, options?: StartOptions): Promise<ActiveRun<TData>> {
-    return this.touch(scope, id, () => this.inner.start(scope, id, options), true);
+    return this.touch(scope, id, 'start', () => this.inner.start(scope, id, options), true);
   }
 
   progress(scope: Scope, id: string, input: ProgressInput<TData>): Promise<ActiveRun<TData>> {
-    return this.touch(scope, id, () => this.inner.progress(scope, id, input), true);
+    return this.touch(scope, id, 'progress', () => this.inner.progress(scope, id, input), true);
   }
 
   heartbeat(scope: Scope, id: string, options?: HeartbeatOptions): Promise<ActiveRun<TData>> {
     // the legacy record has no lease: nothing to mirror
-    return this.touch(scope, id, () => this.inner.heartbeat(scope, id, options), false);
+    const call = () => this.inner.heartbeat(scope, id, options);
+    return this.touch(scope, id, 'heartbeat', call, false);
   }
 
   async end(scope: Scope, id: string): Promise<ActiveRun<TData>> {
     const s = this.resolve(scope, id);
-    if (this.migrated.has(s.tag) || (await this.tombstone(s, id))) {
-      return this.inner.end(scope, id);
-    }
-    const [outcome, removed] = await Promise.all([
-      settle(this.inner.end(scope, id)),
-      this.writer.remove(s.legacyKey, id),
-    ]);
-    if (!notFound(outcome) || !removed) return unwrap(outcome);
-    // a run only the legacy key had: its last state, unless the new layout holds it lapsed, or
-    // a report of its expiry waits in the outbox (the sweeper reports those: NOT_FOUND here)
-    const mapped = mapEntry(this.ctx, s.legacyKey, removed, Date.now());
-    if (!mapped.ok) return unwrap(outcome);
-    const [status] = await importRecords(this.ctx, s.parsed, [mapped.record], { mode: 'check' });
-    return status === 'exists' || status === 'expired' ? unwrap(outcome) : mapped.record.run;
+    if (this.migrated.has(s.tag)) return this.inner.end(scope, id);
+    return this.run('end', true, async (op) => {
+      const end = () => this.inner.end(scope, id);
+      if (await this.tombstone(op, s, id)) return op.inner(end, true);
+      const [outcome, removed] = await settleAll([
+        settle(op.inner(end, true)),
+        op.writer.remove(s.legacyKey, id),
+      ]);
+      if (!notFound(outcome) || !removed) return unwrap(outcome);
+      // a run only the legacy key had: its last state, unless the new layout holds it lapsed, or
+      // a report of its expiry waits in the outbox (the sweeper reports those: NOT_FOUND here)
+      const mapped = mapEntry(this.ctx, s.legacyKey, removed, Date.now());
+      if (!mapped.ok) return unwrap(outcome);
+      const [status] = await importRecords(op.ctx, s.parsed, [mapped.record], { mode: 'check' });
+      return status === 'exists' || status === 'expired' ? unwrap(outcome) : mapped.record.run;
+    });
   }
 
   async get(scope: Scope, id: string): Promise<ActiveRun<TData> | null> {
     const s = this.resolve(scope, id);
     if (this.migrated.has(s.tag)) return this.inner.get(scope, id);
-    const [run, migrated, entry, now] = await Promise.all([
-      this.inner.get(scope, id),
-      this.isMigrated(s),
-      this.writer.read(s.legacyKey, id),
-      this.now(s, 'get'),
-    ]);
-    if (run || migrated || !entry) return run;
-    const mapped = mapEntry(this.ctx, s.legacyKey, entry, now);
-    return mapped.ok ? mapped.record.run : null;
+    return this.run('get', false, async (op) => {
+      const [run, migrated, entry, now] = await settleAll([
+        op.inner(() => this.inner.get(scope, id), false),
+        this.isMigrated(op, s),
+        op.writer.read(s.legacyKey, id),
+        scopeNow(op, s.meta, 'clock'),
+      ]);
+      if (run || migrated || !entry) return run;
+      const mapped = mapEntry(this.ctx, s.legacyKey, entry, now);
+      return mapped.ok ? mapped.record.run : null;
+    });
   }
 
   async list(scope: Scope, options?: ListOptions): Promise<ListPage<TData>> {
     const s = this.resolve(scope);
     if (this.migrated.has(s.tag)) return this.inner.list(scope, options);
+    // options checked before any Redis call, as the store does
     const parsed = parseInput(listOptionsSchema, options, 'options');
-    if (await this.isMigrated(s)) return this.inner.list(scope, options);
     const limit = parsed.limit ?? parsed.pageSize ?? 25;
     const invalid = (field: string, message: string) =>
       new ActiveRunsError('INVALID_ARGUMENT', `options${message}`, { details: { field } });
@@ -224,44 +218,54 @@ class RolloutStore<TData> implements ActiveRunStore<TData> {
     // the new layout's binding and positions, so a cursor survives the switch
     const binding = `${s.tag}|${parsed.status ?? 'all'}|${parsed.source ?? ''}`;
     const after = parsed.cursor ? decodeCursor(parsed.cursor, binding, this.cursorSecret) : null;
-    const page = await this.readLegacy('list', s, () =>
-      readLegacyPage(this.ctx, s.parsed, s.legacyKey, {
+    return this.run('list', false, async (op) => {
+      if (await this.isMigrated(op, s)) {
+        return op.inner(() => this.inner.list(scope, options), false);
+      }
+      const query = {
         status: parsed.status ?? null,
         source: parsed.source ?? null,
         limit,
         offset,
         after,
-      }),
-    );
-    return {
-      items: page.items,
-      total: page.total,
-      nextCursor: page.next ? encodeCursor(page.next, binding, this.cursorSecret) : null,
-    };
+      };
+      const page = await readLegacyPage(op.ctx, s.parsed, s.legacyKey, query);
+      this.warnUnreadable(s, page);
+      return {
+        items: page.items,
+        total: page.total,
+        nextCursor: page.next ? encodeCursor(page.next, binding, this.cursorSecret) : null,
+      };
+    });
   }
 
   async counts(scope: Scope): Promise<RunCounts> {
     const s = this.resolve(scope);
-    if (this.migrated.has(s.tag) || (await this.isMigrated(s))) return this.inner.counts(scope);
-    const { total, byStatus, bySource } = await this.legacyStats(s, false);
-    return { total, byStatus, bySource };
+    if (this.migrated.has(s.tag)) return this.inner.counts(scope);
+    return this.run('counts', false, async (op) => {
+      if (await this.isMigrated(op, s)) return op.inner(() => this.inner.counts(scope), false);
+      const { total, byStatus, bySource } = await this.legacyStats(op, s, false);
+      return { total, byStatus, bySource };
+    });
   }
 
   async stats(scope: Scope, options?: { memory?: boolean }): Promise<ScopeStats> {
     const s = this.resolve(scope);
-    if (this.migrated.has(s.tag) || (await this.isMigrated(s))) {
-      return this.inner.stats(scope, options);
-    }
-    // the new layout's own figures (validates options), then the legacy counts in its place
-    const own = await this.inner.stats(scope, options);
-    const legacy = await this.legacyStats(s, own.memoryBytes !== undefined);
-    return {
-      ...legacy,
-      pendingExpiredReports: own.pendingExpiredReports,
-      ...(own.memoryBytes !== undefined && {
-        memoryBytes: own.memoryBytes + (legacy.memoryBytes ?? 0),
-      }),
-    };
+    if (this.migrated.has(s.tag)) return this.inner.stats(scope, options);
+    return this.run('stats', false, async (op) => {
+      const own = () => this.inner.stats(scope, options);
+      if (await this.isMigrated(op, s)) return op.inner(own, false);
+      // the new layout's own figures (validates options), then the legacy counts in its place
+      const figures = await op.inner(own, false);
+      const legacy = await this.legacyStats(op, s, figures.memoryBytes !== undefined);
+      return {
+        ...legacy,
+        pendingExpiredReports: figures.pendingExpiredReports,
+        ...(figures.memoryBytes !== undefined && {
+          memoryBytes: figures.memoryBytes + (legacy.memoryBytes ?? 0),
+        }),
+      };
+    });
   }
 
   sweep(): Promise<SweepResult> {
@@ -285,7 +289,25 @@ class RolloutStore<TData> implements ActiveRunStore<TData> {
   }
 
   close(): Promise<void> {
-    return this.inner.close();
+    this.closed$ ??= this.shutdown();
+    return this.closed$;
+  }
+
+  /**
+   * As bounded as the store's own `close()` (`closeTimeoutMs`): no new call starts; the rollout
+   * calls in progress get the first half to finish all their steps (one cut between two steps
+   * would leave the layouts apart); then they send no further step, and the store proper closes
+   * in the second half (created with that much), settling what is still in flight typed.
+   */
+  private async shutdown(): Promise<void> {
+    const gate = this.ctx.gate;
+    gate.closing = true;
+    await settledWithin(
+      Promise.allSettled([...this.inProgress, this.ctx.caller.drained()]),
+      this.finishMs,
+    );
+    gate.stopped = true;
+    await this.inner.close();
   }
 
   /**
@@ -299,19 +321,25 @@ class RolloutStore<TData> implements ActiveRunStore<TData> {
     report: ExpiredReport,
     hook: ExpiredHook<TData> | undefined,
   ) {
-    const s = this.resolve(scope);
-    if (
-      !this.migrated.has(s.tag) &&
-      (await this.writer.holds(s.legacyKey, run)) &&
-      !(await this.tombstone(s, run.id))
-    ) {
-      await this.writer.removeRun(s.legacyKey, run);
+    const s = this.resolve(scope, undefined, true);
+    if (!this.migrated.has(s.tag)) {
+      await this.run('expiry', true, async (op) => {
+        if ((await op.writer.holds(s.legacyKey, run)) && !(await this.tombstone(op, s, run.id))) {
+          await op.writer.removeRun(s.legacyKey, run);
+        }
+      });
     }
     await hook?.(run, scope, report);
   }
 
-  /** The scope (and the run id, when given) validated before any Redis call, as the store does. */
-  private resolve(scope: Scope, id?: string): ResolvedScope {
+  /**
+   * The scope (and the run id, when given) validated before any Redis call, as the store does;
+   * a closed store refuses new calls (the sweeper's hook still runs until the store stops).
+   */
+  private resolve(scope: Scope, id?: string, hook = false): ResolvedScope {
+    if (this.ctx.gate.closing && !hook) {
+      throw new ActiveRunsError('REDIS_UNAVAILABLE', 'the store is closed; create a new one.');
+    }
     const parsed = parseScope(scope);
     if (id !== undefined) parseRunId(id);
     return {
@@ -323,17 +351,29 @@ class RolloutStore<TData> implements ActiveRunStore<TData> {
     };
   }
 
+  /** Runs a rollout call (see {@link RolloutCall}), tracked until it settles for `close()`. */
+  private run<T>(
+    operation: string,
+    isWrite: boolean,
+    body: (op: RolloutCall<TData>) => Promise<T>,
+  ): Promise<T> {
+    const op = new RolloutCall(this.ctx, operation, isWrite);
+    const done = body(op).catch((error: unknown) => {
+      throw op.failure(error);
+    });
+    this.inProgress.add(done);
+    const forget = () => this.inProgress.delete(done);
+    done.then(forget, forget);
+    return done;
+  }
+
   /** Whether the scope is migrated: from the cache, else its flag (cached once seen set). */
-  private async isMigrated(s: ResolvedScope): Promise<boolean> {
+  private async isMigrated(op: RolloutCall<TData>, s: ResolvedScope): Promise<boolean> {
     if (this.migrated.has(s.tag)) return true;
-    let set: number;
-    try {
-      set = await this.client.hexists(s.keys.state, MIGRATED_FIELD);
-    } catch (error) {
-      throw legacyError(this.ctx, error, 'migration flag', false);
-    }
-    if (set === 1) this.migrated.add(s.tag);
-    return set === 1;
+    const set =
+      (await op.command('hexists', [s.keys.state, MIGRATED_FIELD], 'migration flag')) === 1;
+    if (set) this.migrated.add(s.tag);
+    return set;
   }
 
   /**
@@ -341,55 +381,55 @@ class RolloutStore<TData> implements ActiveRunStore<TData> {
    * scope's slot: no tombstone is left behind a switch).
    * @returns whether the scope is migrated (then no legacy write follows)
    */
-  private async tombstone(s: ResolvedScope, id: string): Promise<boolean> {
-    let migrated: boolean;
-    try {
-      migrated =
-        (await this.tombstoneScript(
-          s.keys.state,
-          s.keys.tombstones,
-          id,
-          Date.now(),
-          this.ctx.windowMs,
-        )) === 1;
-    } catch (error) {
-      throw legacyError(this.ctx, error, 'tombstone', true);
-    }
+  private async tombstone(op: RolloutCall<TData>, s: ResolvedScope, id: string): Promise<boolean> {
+    const keys = [s.keys.state, s.keys.tombstones];
+    const args = [id, Date.now(), this.ctx.windowMs];
+    const migrated = (await op.script(TOMBSTONE, 'tombstone', true, keys, args)) === 1;
     if (migrated) this.migrated.add(s.tag);
     return migrated;
   }
 
   /** A write to the new layout, with copy on write of a legacy-only run and the legacy mirror. */
-  private async touch(
+  private touch(
     scope: Scope,
     id: string,
+    operation: string,
     call: () => Promise<ActiveRun<TData>>,
     mirror: boolean,
   ): Promise<ActiveRun<TData>> {
     const s = this.resolve(scope, id);
     if (this.migrated.has(s.tag)) return call();
-    let [outcome, migrated] = await Promise.all([settle(call()), this.isMigrated(s)]);
-    if (migrated) return unwrap(outcome);
-    if (notFound(outcome) && (await this.adopt(s, id))) outcome = await settle(call());
-    if (outcome.ok && mirror) await this.writer.update(s.legacyKey, outcome.value);
-    return unwrap(outcome);
+    return this.run(operation, true, async (op) => {
+      let [outcome, migrated] = await settleAll([
+        settle(op.inner(call, true)),
+        this.isMigrated(op, s),
+      ]);
+      if (migrated) return unwrap(outcome);
+      if (notFound(outcome) && (await this.adopt(op, s, id))) {
+        outcome = await settle(op.inner(call, true));
+      }
+      if (outcome.ok && mirror) await op.writer.update(s.legacyKey, outcome.value);
+      return unwrap(outcome);
+    });
   }
 
   /** Copies a run only the legacy key has into the new layout; false if there is none to copy. */
-  private async adopt(s: ResolvedScope, id: string): Promise<boolean> {
-    const entry = await this.writer.read(s.legacyKey, id);
+  private async adopt(op: RolloutCall<TData>, s: ResolvedScope, id: string): Promise<boolean> {
+    const entry = await op.writer.read(s.legacyKey, id);
     if (!entry) return false;
     const mapped = mapEntry(this.ctx, s.legacyKey, entry, Date.now());
     if (!mapped.ok) return false;
-    const [status] = await importRecords(this.ctx, s.parsed, [mapped.record], { mode: 'write' });
+    const [status] = await importRecords(op.ctx, s.parsed, [mapped.record], { mode: 'write' });
     if (status === 'unchecked') throw uncheckedError(s.parsed, id);
     return status === 'inserted' || status === 'exists';
   }
 
-  private async legacyStats(s: ResolvedScope, memory: boolean): Promise<ScopeStats> {
-    const counts = await this.readLegacy('stats', s, () =>
-      readLegacyCounts(this.ctx, s.parsed, s.legacyKey),
-    );
+  private async legacyStats(
+    op: RolloutCall<TData>,
+    s: ResolvedScope,
+    memory: boolean,
+  ): Promise<ScopeStats> {
+    const counts = this.warnUnreadable(s, await readLegacyCounts(op.ctx, s.parsed, s.legacyKey));
     const age = (at: number | null) => (at === null ? null : Math.max(0, counts.now - at));
     const stats: ScopeStats = {
       total: counts.queued + counts.running,
@@ -400,22 +440,15 @@ class RolloutStore<TData> implements ActiveRunStore<TData> {
       longestRunningMs: age(counts.oldestStartedAt),
       pendingExpiredReports: 0,
     };
-    if (memory) stats.memoryBytes = Number((await this.client.memory('USAGE', s.legacyKey)) ?? 0);
+    if (memory) {
+      const bytes = await op.command('memory', ['USAGE', s.legacyKey], 'legacy memory');
+      stats.memoryBytes = Number(bytes ?? 0);
+    }
     return stats;
   }
 
-  /** A legacy read, with Redis errors mapped and unreadable records reported once per key. */
-  private async readLegacy<T extends LegacyReadSummary>(
-    operation: string,
-    s: ResolvedScope,
-    read: () => Promise<T>,
-  ): Promise<T> {
-    let result: T;
-    try {
-      result = await read();
-    } catch (error) {
-      throw legacyError(this.ctx, error, operation, false);
-    }
+  /** Logs records of a legacy read that did not map to runs, once per key. */
+  private warnUnreadable<T extends LegacyReadSummary>(s: ResolvedScope, result: T): T {
     const skipped = Object.entries(result.skipped).filter(([reason]) => reason !== 'stale');
     if ((skipped.length > 0 || result.unreadable) && !this.warned.has(s.legacyKey)) {
       this.warned.add(s.legacyKey);
@@ -426,33 +459,35 @@ class RolloutStore<TData> implements ActiveRunStore<TData> {
     }
     return result;
   }
-
-  private async now(s: ResolvedScope, operation: string): Promise<number> {
-    try {
-      return await scopeNow(this.ctx.redis, s.meta);
-    } catch (error) {
-      throw legacyError(this.ctx, error, operation, false);
-    }
-  }
 }
 
 /**
  * Creates the store in rollout mode: `create` builds the store proper (with an `onExpired` that
- * also removes the run from the legacy key), this wraps it.
+ * also removes the run from the legacy key), this wraps it. `callers` is the store's registry of
+ * callers (see `storeCaller`): the legacy layer calls Redis through the store proper's caller, and
+ * the rollout store is registered with it too, so `storeCaller(rolloutStore)` is that caller.
  */
 export function createRolloutStore<TData>(
   options: ActiveRunStoreOptions<TData>,
   create: (options: ActiveRunStoreOptions<TData>) => ActiveRunStore<TData>,
+  callers: WeakMap<object, RedisCaller>,
 ): ActiveRunStore<TData> {
   const parsed = parseInput(storeOptionsSchema, options, 'options');
   const hook = parsed.onExpired as ExpiredHook<TData> | undefined;
+  // close() gives the rollout calls in progress half of closeTimeoutMs, the store proper the rest
+  const finishMs = Math.ceil(parsed.closeTimeoutMs / 2);
   let rollout: RolloutStore<TData> | undefined;
   const inner = create({
     ...options,
+    closeTimeoutMs: parsed.closeTimeoutMs - finishMs,
     onExpired: (run, scope, report) => rollout!.expired(run, scope, report, hook),
   });
+  const caller = callers.get(inner);
+  if (!caller) throw new ActiveRunsError('INTERNAL', 'the store proper has no caller');
+  registerLegacyScripts(inner.redis);
   const ctx = legacyContext<TData>({
     redis: inner.redis,
+    caller,
     prefix: inner.prefix,
     leaseMs: parsed.leaseMs,
     publishEvents: parsed.publishEvents,
@@ -466,7 +501,9 @@ export function createRolloutStore<TData>(
     inner,
     ctx,
     parsed.cursorSecret ?? `active-runs cursor:${parsed.prefix}`,
+    finishMs,
   );
   contexts.set(rollout, ctx as LegacyContext<never>);
+  callers.set(rollout, caller);
   return rollout;
 }

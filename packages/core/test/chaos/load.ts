@@ -198,6 +198,9 @@ async function readScope(store: ActiveRunStore, scope: Scope, reader: Redis | Cl
   return { seen, consistent, summary };
 }
 
+/** What a layout holds: by scope (JSON), each run's status and caption. */
+type Held = Map<string, Map<string, { status: string; caption: string | null }>>;
+
 /** Compares what Redis holds with what the load was told. */
 export async function verify(
   store: ActiveRunStore,
@@ -206,12 +209,63 @@ export async function verify(
   reader: Redis | Cluster,
 ): Promise<Verdict> {
   const verdict: Verdict = { checked: 0, lost: [], ghosts: [], inconsistent: [] };
-  const held = new Map<string, Map<string, { status: string; caption: string | null }>>();
+  const held: Held = new Map();
   for (const scope of scopes) {
     const { seen, consistent, summary } = await readScope(store, scope, reader);
     held.set(JSON.stringify(scope), seen);
     if (!consistent) verdict.inconsistent.push(`${JSON.stringify(scope)}: ${summary}`);
   }
+  judge(verdict, runs, held);
+  return verdict;
+}
+
+/**
+ * Rollout mode: the legacy layout (a hash per scope, the key `keyOf` gives) compared with what the
+ * load was told, as `verify` compares the new one. `diverged`: runs of unknown fate (TIMEOUT)
+ * whose legacy record is not what the new layout holds (the new layout took the write, its legacy
+ * mirror did not; a retry of the call brings them in step).
+ */
+export async function verifyLegacy(
+  store: ActiveRunStore,
+  scopes: Scope[],
+  runs: Run[],
+  reader: Redis | Cluster,
+  keyOf: (scope: Scope) => string,
+): Promise<Verdict & { diverged: number }> {
+  const verdict: Verdict & { diverged: number } = {
+    checked: 0,
+    lost: [],
+    ghosts: [],
+    inconsistent: [],
+    diverged: 0,
+  };
+  const legacy: Held = new Map();
+  const current: Held = new Map();
+  for (const scope of scopes) {
+    const records = new Map<string, { status: string; caption: string | null }>();
+    for (const [id, json] of Object.entries(await reader.hgetall(keyOf(scope)))) {
+      const record = JSON.parse(json) as { startedAt?: string; caption?: string };
+      records.set(id, {
+        status: record.startedAt ? 'running' : 'queued',
+        caption: record.caption ?? null,
+      });
+    }
+    legacy.set(JSON.stringify(scope), records);
+    current.set(JSON.stringify(scope), (await readScope(store, scope, reader)).seen);
+  }
+  judge(verdict, runs, legacy);
+  for (const run of runs) {
+    if (!run.unknown) continue;
+    const [a, b] = [legacy, current].map((held) =>
+      JSON.stringify(held.get(JSON.stringify(run.scope))?.get(run.id) ?? null),
+    );
+    if (a !== b) verdict.diverged++;
+  }
+  return verdict;
+}
+
+/** Each run whose fate is known must be as its last acknowledged write left it. */
+function judge(verdict: Verdict, runs: Run[], held: Held): void {
   for (const run of runs) {
     if (run.unknown) continue;
     verdict.checked++;
@@ -227,7 +281,6 @@ export async function verify(
     const what = `${run.id}: expected ${JSON.stringify(expected)}, Redis has ${JSON.stringify(actual ?? 'absent')}`;
     (run.refusedLast ? verdict.ghosts : verdict.lost).push(what);
   }
-  return verdict;
 }
 
 /** The guarantees every chaos test checks. */

@@ -9,7 +9,18 @@ import { describe, expect, it } from 'vitest';
 import type { Scope } from '../../src/index.js';
 import { createActiveRunStore } from '../../src/index.js';
 import { sleep } from '../harness.js';
-import { checkAfterFault, connectionChaos, flushUnderLoad, steadyLoad } from './load.js';
+import {
+  checkAfterFault,
+  connectionChaos,
+  describeLoad,
+  expectGuarantees,
+  flushUnderLoad,
+  servingAgainAfter,
+  startLoad,
+  steadyLoad,
+  verify,
+  verifyLegacy,
+} from './load.js';
 
 /*
  * Chaos on throwaway redis-servers, each started and stopped by pid: connections killed every
@@ -48,6 +59,58 @@ describe('chaos on a standalone Redis', () => {
       });
     } finally {
       await store.close();
+      client.disconnect();
+      admin.disconnect();
+      await server.stop();
+    }
+  });
+
+  it('rollout mode: writes under CLIENT KILL every 100 ms leave both layouts as the calls said', async () => {
+    const server = await startRedisServer();
+    const admin = connect(server.url);
+    const client = appClient(server.url, KILL_TIMEOUT_MS);
+    const prefix = uniquePrefix('chaos-rollout');
+    const keyOf = (s: Scope) => `${prefix}:old:runs:active:${s.workspaceId}:${s.projectId}`;
+    const store = createActiveRunStore({ redis: client, prefix, legacy: { keyOf } });
+    // the new layout alone, for the checks (the rollout store lists the legacy hash)
+    const plain = createActiveRunStore({ redis: client, prefix });
+    try {
+      // bounded: a few seconds (a rollout write is 2-4 round trips, each one a chance to fail)
+      const load = startLoad({
+        store,
+        scopes,
+        callers: 10,
+        maxCalls: 3_000,
+        maxMs: 4_000,
+        commandTimeoutMs: KILL_TIMEOUT_MS,
+      });
+      let kills = 0;
+      const killer = setInterval(() => {
+        kills++;
+        void admin.call('CLIENT', 'KILL', 'TYPE', 'normal').catch(() => {});
+      }, 100);
+      const stats = await load.finished;
+      clearInterval(killer);
+      for (const scope of scopes) await servingAgainAfter(plain, scope);
+      await sleep(500); // anything ioredis still held would land now
+      const verdict = await verify(plain, scopes, load.runs, client);
+      const legacy = await verifyLegacy(plain, scopes, load.runs, client, keyOf);
+      const extra = `, kill rounds=${kills}; legacy layout: checked=${legacy.checked}, lost=${legacy.lost.length}, ghost writes=${legacy.ghosts.length}, runs of unknown fate whose layouts differ=${legacy.diverged}`;
+      console.log(
+        describeLoad('connection kills, rollout mode (standalone)', stats, verdict, extra),
+      );
+      expect(kills).toBeGreaterThan(10);
+      expect((stats.byCode.REDIS_UNAVAILABLE ?? 0) + (stats.byCode.TIMEOUT ?? 0)).toBeGreaterThan(
+        0,
+      );
+      expectGuarantees(stats, verdict);
+      expect(legacy.ghosts, 'legacy writes applied although reported REDIS_UNAVAILABLE').toEqual(
+        [],
+      );
+      expect(legacy.lost, 'acknowledged legacy writes lost').toEqual([]);
+    } finally {
+      await store.close();
+      await plain.close();
       client.disconnect();
       admin.disconnect();
       await server.stop();
@@ -153,15 +216,17 @@ describe('chaos on a standalone Redis', () => {
 /**
  * A process that creates a store from a URL with a hook that never settles, waits for the hook,
  * then (the server stalled by the parent) makes 1,000 calls and closes the store; it prints what
- * it saw and must exit by itself (no process.exit()).
+ * it saw and must exit by itself (no process.exit()). Its third argument `rollout` makes it a
+ * store in rollout mode (each call several Redis calls, over both layouts).
  */
 const CLOSE_UNDER_FIRE = `
 import { createActiveRunStore } from ${JSON.stringify(new URL('../../dist/index.js', import.meta.url).href)};
-const [url, prefix] = process.argv.slice(1);
+const [url, prefix, mode] = process.argv.slice(1);
 const scope = { workspaceId: 'w', projectId: 'p' };
 let hooked;
 const store = createActiveRunStore({
   redis: url, prefix, commandTimeoutMs: 30000,
+  ...(mode === 'rollout' ? { legacy: { keyPrefix: prefix + ':old:' } } : {}),
   onExpired: (run, s, report) => { hooked = report.signal; return new Promise(() => {}); },
 });
 await store.enqueue(scope, { id: 'lapsing', leaseMs: 100 });
@@ -184,61 +249,64 @@ process.stdin.once('data', async () => {
 `;
 
 describe('close() under fire', () => {
-  it('1,000 calls in flight on a stalled Redis and a hung hook: close() within 2 s, every call typed, the process exits', async () => {
-    const server = await startRedisServer();
-    const prefix = uniquePrefix('chaos-close');
-    const child = spawn(
-      process.execPath,
-      ['--input-type=module', '-e', CLOSE_UNDER_FIRE, server.url, prefix],
-      {
-        stdio: ['pipe', 'pipe', 'pipe'],
-      },
-    );
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-    let output = '';
-    let errors = '';
-    child.stdout.on('data', (chunk) => {
-      output += String(chunk);
-    });
-    child.stderr.on('data', (chunk) => {
-      errors += String(chunk);
-    });
-    try {
-      for (let i = 0; i < 500 && !output.includes('hooked'); i++) await sleep(10);
-      expect(output, errors).toContain('hooked');
-      process.kill(server.pid, 'SIGSTOP');
-      const stalledAt = performance.now();
-      child.stdin.end('go\n');
-      const code = await Promise.race([exited, sleep(10_000).then(() => 'still running')]);
-      const exitMs = performance.now() - stalledAt;
-      const report = JSON.parse(output.split('\n').find((line) => line.startsWith('{')) ?? '{}');
-      console.log(
-        `[chaos] close() under fire: ${JSON.stringify(report)}, process exited ${exitMs.toFixed(0)} ms after the stall began`,
+  it.each(['plain', 'rollout'])(
+    '1,000 calls in flight on a stalled Redis and a hung hook (%s store): close() within 2 s, every call typed, the process exits',
+    async (mode) => {
+      const server = await startRedisServer();
+      const prefix = uniquePrefix('chaos-close');
+      const child = spawn(
+        process.execPath,
+        ['--input-type=module', '-e', CLOSE_UNDER_FIRE, server.url, prefix, mode],
+        {
+          stdio: ['pipe', 'pipe', 'pipe'],
+        },
       );
-      expect(code, errors).toBe(0);
-      expect(errors).not.toMatch(/Unhandled error event/);
-      expect(report.closeMs).toBeLessThan(2_000 + 300);
-      expect(report.hookAborted).toBe(true);
-      const codes = report.codes as Record<string, number>;
-      expect(Object.values(codes).reduce((a, b) => a + b, 0)).toBe(1_000);
-      expect(
-        Object.keys(codes).filter((c) => !['TIMEOUT', 'REDIS_UNAVAILABLE'].includes(c)),
-      ).toEqual([]);
-    } finally {
-      child.kill('SIGKILL');
-      process.kill(server.pid, 'SIGCONT');
-    }
-    // the hung hook's report is still in the outbox, for the next sweeper
-    const admin = connect(server.url);
-    const reader = createActiveRunStore({ redis: admin, prefix });
-    try {
-      expect((await reader.stats({ workspaceId: 'w', projectId: 'p' })).pendingExpiredReports).toBe(
-        1,
-      );
-    } finally {
-      await reader.close();
-      admin.disconnect();
-      await server.stop();
-    }
-  });
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      let output = '';
+      let errors = '';
+      child.stdout.on('data', (chunk) => {
+        output += String(chunk);
+      });
+      child.stderr.on('data', (chunk) => {
+        errors += String(chunk);
+      });
+      try {
+        for (let i = 0; i < 500 && !output.includes('hooked'); i++) await sleep(10);
+        expect(output, errors).toContain('hooked');
+        process.kill(server.pid, 'SIGSTOP');
+        const stalledAt = performance.now();
+        child.stdin.end('go\n');
+        const code = await Promise.race([exited, sleep(10_000).then(() => 'still running')]);
+        const exitMs = performance.now() - stalledAt;
+        const report = JSON.parse(output.split('\n').find((line) => line.startsWith('{')) ?? '{}');
+        console.log(
+          `[chaos] close() under fire (${mode} store): ${JSON.stringify(report)}, process exited ${exitMs.toFixed(0)} ms after the stall began`,
+        );
+        expect(code, errors).toBe(0);
+        expect(errors).not.toMatch(/Unhandled error event/);
+        expect(report.closeMs).toBeLessThan(2_000 + 300);
+        expect(report.hookAborted).toBe(true);
+        const codes = report.codes as Record<string, number>;
+        expect(Object.values(codes).reduce((a, b) => a + b, 0)).toBe(1_000);
+        expect(
+          Object.keys(codes).filter((c) => !['TIMEOUT', 'REDIS_UNAVAILABLE'].includes(c)),
+        ).toEqual([]);
+      } finally {
+        child.kill('SIGKILL');
+        process.kill(server.pid, 'SIGCONT');
+      }
+      // the hung hook's report is still in the outbox, for the next sweeper
+      const admin = connect(server.url);
+      const reader = createActiveRunStore({ redis: admin, prefix });
+      try {
+        expect(
+          (await reader.stats({ workspaceId: 'w', projectId: 'p' })).pendingExpiredReports,
+        ).toBe(1);
+      } finally {
+        await reader.close();
+        admin.disconnect();
+        await server.stop();
+      }
+    },
+  );
 });
