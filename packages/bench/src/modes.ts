@@ -99,9 +99,10 @@ export const MODES: Record<BenchModeName, BenchMode> = {
     http: {
       connections: 10,
       pipelining: 1,
-      roundS: 0.5,
-      rounds: 2,
-      warmupS: 0.2,
+      // autocannon takes about a second a run whatever its duration
+      roundS: 1,
+      rounds: 1,
+      warmupS: 0,
       legacySize: 1_000,
       sseViewers: 20,
       sseEvents: 5,

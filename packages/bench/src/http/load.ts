@@ -80,7 +80,9 @@ export async function loadRows(
   settings: LoadSettings,
   log: (message: string) => void,
 ): Promise<Map<string, LoadResult>> {
-  for (const row of rows) await autocannonRound(row.url, row.headers, settings, settings.warmupS);
+  if (settings.warmupS > 0) {
+    for (const row of rows) await autocannonRound(row.url, row.headers, settings, settings.warmupS);
+  }
   const results = new Map<string, autocannon.Result[]>(rows.map((row) => [row.id, []]));
   for (let round = 0; round < settings.rounds; round++) {
     const ordered = round % 2 === 0 ? rows : [...rows].reverse();

@@ -17,7 +17,7 @@ import { startHttpServer } from '../http/server-process.js';
 import type { FanoutResult } from '../http/sse-fanout.js';
 import { fanoutCaption, measureFanout } from '../http/sse-fanout.js';
 import type { HttpBenchMode } from '../modes.js';
-import { bytes, count, duration, percent, size, table, times } from '../report/markdown.js';
+import { bytes, count, duration, percent, signed, size, table, times } from '../report/markdown.js';
 import type { TargetCheck } from '../report/targets.js';
 import { check } from '../report/targets.js';
 import { forEachBatch, legacyKeys, seedLegacy, seedStore } from '../seed.js';
@@ -25,7 +25,6 @@ import { deleteKeys, scanKeys } from '../server.js';
 import type { World } from '../world.js';
 import { WORLD_PREFIX } from '../world.js';
 import type { BenchSection, SectionContext } from './section.js';
-import { seededWorld } from './section.js';
 
 /** The list route is measured against the floor at this share or better (issue 11). */
 const FLOOR_SHARE_TARGET = 0.6;
@@ -181,6 +180,35 @@ function sseRow(f: FrameworkHttp): string[] {
   ];
 }
 
+/** Server time per request (µs): the server is the bottleneck, so 1 / its requests/s. */
+function serverUs(r: LoadResult): number {
+  return 1e6 / r.requestsPerS;
+}
+
+/** The list route's server time above the floor's, split along the rows that build up to it. */
+function breakdownRow(f: FrameworkHttp): string[] {
+  const t = (id: RowId) => serverUs(f.rows[id]);
+  const us = (v: number) => `${signed(v, 0)} µs`;
+  // the share the floor would keep if only this much were added to it
+  const share = (id: RowId) => percent(t('floor') / t(id));
+  return [
+    FRAMEWORK_NAME[f.framework],
+    `${Math.round(t('floor'))} µs`,
+    `${us(t('serialize') - t('floor'))} (→ ${share('serialize')})`,
+    `${us(t('bare') - t('serialize'))} (→ ${share('bare')})`,
+    `${us(t('list') - t('bare'))} (→ ${share('list')})`,
+    `${Math.round(t('list'))} µs`,
+  ];
+}
+
+/** Why a framework misses its floor share, in words, from the same run's rows. */
+function explainMiss(f: FrameworkHttp): string {
+  const t = (id: RowId) => serverUs(f.rows[id]);
+  const budget = t('floor') * (1 / FLOOR_SHARE_TARGET - 1);
+  const name = FRAMEWORK_NAME[f.framework];
+  return `**Why ${name} misses 60% of its floor.** 60% of the floor leaves ${Math.round(budget)} µs of server time per request above the floor's ${Math.round(t('floor'))} µs. Serializing the same page from an object, with no Redis call at all, already takes ${Math.round(t('serialize') - t('floor'))} µs of it (${percent(f.rows.serialize.requestsPerS / f.rows.floor.requestsPerS)} of the floor); \`store.list\` in a bare route adds ${Math.round(t('bare') - t('serialize'))} µs more (a Redis round trip — one socket write and one read on top of the HTTP ones, decoding a ${bytes(f.pageBytes)} reply — and \`JSON.parse\` of 25 runs' \`data\` that the response serializes again); the adapter around it (\`resolveScope\`, the zod check of the query, the response serializer) ${signed(t('list') - t('bare'), 0)} µs.`;
+}
+
 function targets(data: HttpData): TargetCheck[] {
   const where =
     data.size >= TARGET_SIZE
@@ -212,8 +240,8 @@ function render(data: HttpData): string {
     loadRow(f, 'legacy', 'HGETALL + parse + sort + slice', data.legacySize),
   ]);
   return [
-    `Each framework's app runs in its own node process (\`dist/http-server.js\`, forked by the bench), serving \`@active-runs/fastify\` or \`@active-runs/nestjs\` (NestJS on its default platform, Express) over the bench's store, with a trivial header-based \`resolveScope\` as the adapters' READMEs show. The load comes from the bench process: autocannon with ${s.connections} connections, pipelining ${s.pipelining}, ${s.rounds} rounds of ${s.roundS} s per row after a ${s.warmupS} s warm-up, rows alternating order each round, the same settings for every row. On this 2-core machine a server in autocannon's own process would share one thread with the load generator; in its own process it has a core, and Redis and the bench share the other.`,
-    `Rows: the framework's **floor** (a route of the same app sending a pre-serialized copy of the adapter's first page — ${f0 ? bytes(f0.pageBytes) : '–'}, the same content type; ${data.frameworks.every((f) => f.sameBytes) ? 'checked byte for byte against the adapter’s answer' : '**the bytes differed from the adapter’s answer**'}), the adapter's list route at ${size(data.size)} runs${data.size < TARGET_SIZE ? ` (this mode's largest size; the targets name 1M, which \`pnpm bench:full\` seeds)` : ''}, the same route on a ${size(data.legacySize)}-run project, and the legacy way in a handler of the same app on that project (HGETALL, JSON.parse every run, sort, slice 25). "Server time" is 1 / requests/s: the server is the bottleneck, so it is its time per request. Latencies are autocannon's (1 ms resolution).`,
+    `Each framework's app runs in its own node process (\`dist/http-server.js\`, forked by the bench), serving \`@active-runs/fastify\` or \`@active-runs/nestjs\` (NestJS on its default platform, Express) over the bench's store, with a trivial header-based \`resolveScope\` as the adapters' READMEs show. The load comes from the bench process: autocannon with ${s.connections} connections, pipelining ${s.pipelining}, ${s.rounds} round${s.rounds === 1 ? '' : 's'} of ${s.roundS} s per row${s.warmupS > 0 ? ` after a ${s.warmupS} s warm-up` : ''}, rows alternating order each round, the same settings for every row. On this 2-core machine a server in autocannon's own process would share one thread with the load generator; in its own process it has a core, and Redis and the bench share the other.`,
+    `Rows, each in the same app: the framework's **floor** (a route sending a pre-serialized copy of the adapter's first page — ${f0 ? bytes(f0.pageBytes) : '–'}, the same content type; ${data.frameworks.every((f) => f.sameBytes) ? 'checked byte for byte against the adapter’s answer' : '**the bytes differed from the adapter’s answer**'} — from memory); the floor plus \`JSON.stringify\` of the same page held as an object; \`store.list\` in a bare route (scope from the headers, the page sent as the framework sends any object); the adapter's list route at ${size(data.size)} runs${data.size < TARGET_SIZE ? ` (this mode's largest size; the targets name 1M, which \`pnpm bench:full\` seeds)` : ''}; the same route on a ${size(data.legacySize)}-run project; and the legacy way in a handler on that project (HGETALL, JSON.parse every run, sort, slice 25). "Server time" is 1 / requests/s: the server is the bottleneck, so it is its time per request. Latencies are autocannon's (1 ms resolution).`,
     table(
       [
         'framework',
@@ -235,6 +263,20 @@ function render(data: HttpData): string {
           `${FRAMEWORK_NAME[f.framework]}: the adapter at ${size(data.legacySize)} serves ${times(f.gainOverLegacy)} the requests/s of the HGETALL route on the same project.`,
       )
       .join(' '),
+    `**Where the server time goes.** Each step of the list route's server time above the floor's, from the rows above (a step's "→" is the share of the floor left once it is added): serializing the page; the store's call; the adapter around it.`,
+    table(
+      [
+        'framework',
+        'floor',
+        '+ serialize the page',
+        '+ store.list (Redis, decode, parse)',
+        '+ adapter',
+        'list route',
+      ],
+      data.frameworks.map(breakdownRow),
+    ),
+    ...data.frameworks.filter((f) => f.floorShare < FLOOR_SHARE_TARGET).map(explainMiss),
+    `A profile of each server is one flag away: \`--cpu-prof-dir DIR\` runs the server children under \`node --cpu-prof\` and leaves \`http-fastify.cpuprofile\` and \`http-nestjs.cpuprofile\` there (open them in Chrome DevTools).`,
     `**Live updates.** ${count(s.sseViewers)} SSE viewers of one project (plain \`node:http\` clients parsed by \`eventsource-parser\`, in the bench process) on the adapter's \`GET ${ADAPTER_PREFIX}/runs/active/events\`; the bench then calls \`store.progress\` on one run ${count(s.sseEvents)} times at ${s.sseRatePerS}/s, each with a numbered caption, and times every delivery from the write call to the viewer parsing it. Redis connections are the server app's in CLIENT LIST (its client and the store's subscriber), counted with every viewer open; channel subscribers are PUBSUB NUMSUB with the viewers open and after they left.`,
     table(
       [
@@ -258,7 +300,9 @@ export const httpSection: BenchSection = {
   id: 'http',
   title: 'HTTP (Fastify and NestJS adapters)',
   async run(ctx) {
-    const world = await seededWorld(ctx);
+    const world = await ctx.world();
+    // the mode's largest project (a no-op after the reads section grew it)
+    await world.grow(Math.max(...ctx.mode.sizes), ctx.log);
     const mode = ctx.mode.http;
     await seedLegacyProject(ctx, world, mode.legacySize);
     const frameworks: FrameworkHttp[] = [];
