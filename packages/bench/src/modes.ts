@@ -6,7 +6,11 @@ export interface HttpBenchMode {
   /** autocannon: concurrent connections, requests in flight on each, the same for every row. */
   readonly connections: number;
   readonly pipelining: number;
-  /** Seconds of one measured round of a row, rounds per row, and an uncounted warm-up per row. */
+  /**
+   * Seconds of one measured round of a row, rounds per row (a row's figure is the median round:
+   * rounds alternate order, so a stall of the shared machine spoils one round, not a row), and an
+   * uncounted warm-up per row.
+   */
   readonly roundS: number;
   readonly rounds: number;
   readonly warmupS: number;
@@ -70,13 +74,13 @@ const DEFAULT_MODE: BenchMode = {
   http: {
     connections: 10,
     pipelining: 1,
-    roundS: 5,
-    rounds: 2,
+    roundS: 2,
+    rounds: 5,
     warmupS: 1,
     legacySize: 10_000,
     sseViewers: 1_000,
-    sseEvents: 100,
-    sseRatePerS: 20,
+    sseEvents: 50,
+    sseRatePerS: 10,
   },
 };
 

@@ -17,12 +17,17 @@ export interface LoadSettings {
 
 /** One row's figures over its rounds. */
 export interface LoadResult {
-  /** Completed 2xx responses over the measured time of every round. */
+  /**
+   * Median over rounds of the round's 2xx responses per second: a stall of the shared machine
+   * during one round moves it less than a total over all rounds would.
+   */
   requestsPerS: number;
-  /** Median over rounds of autocannon's latency p50, ms (its histogram has 1 ms resolution). */
+  /** Each round's 2xx responses per second, in the order they ran. */
+  roundsPerS: number[];
+  /** Medians over rounds of autocannon's latency p50 and p99, ms (its histogram has 1 ms resolution). */
   latencyP50Ms: number;
-  /** Highest p99 of the rounds, ms. */
   latencyP99Ms: number;
+  /** 2xx responses over every round. */
   requests: number;
   /** Responses that were not 2xx, and connection errors: both should be 0. */
   non2xx: number;
@@ -47,20 +52,20 @@ export function autocannonRound(
   });
 }
 
-/** A row's rounds summed: requests/s over the whole measured time, not a mean of rates. */
+/** A row's rounds: medians of the rounds' rates and latencies, totals of the counts. */
 export function summarize(rounds: readonly autocannon.Result[]): LoadResult {
-  const ok = rounds.reduce((sum, r) => sum + r['2xx'], 0);
-  const seconds = rounds.reduce((sum, r) => sum + r.duration, 0);
-  const bytes = rounds.reduce((sum, r) => sum + r.throughput.total, 0);
-  const completed = rounds.reduce((sum, r) => sum + r.requests.total, 0);
+  const sum = (f: (r: autocannon.Result) => number) => rounds.reduce((s, r) => s + f(r), 0);
+  const roundsPerS = rounds.map((r) => r['2xx'] / r.duration);
+  const completed = sum((r) => r.requests.total);
   return {
-    requestsPerS: ok / seconds,
+    requestsPerS: median(roundsPerS),
+    roundsPerS,
     latencyP50Ms: median(rounds.map((r) => r.latency.p50)),
-    latencyP99Ms: Math.max(...rounds.map((r) => r.latency.p99)),
-    requests: ok,
-    non2xx: rounds.reduce((sum, r) => sum + r.non2xx, 0),
-    errors: rounds.reduce((sum, r) => sum + r.errors, 0),
-    bytesPerResponse: completed > 0 ? bytes / completed : Number.NaN,
+    latencyP99Ms: median(rounds.map((r) => r.latency.p99)),
+    requests: sum((r) => r['2xx']),
+    non2xx: sum((r) => r.non2xx),
+    errors: sum((r) => r.errors),
+    bytesPerResponse: completed > 0 ? sum((r) => r.throughput.total) / completed : Number.NaN,
   };
 }
 
@@ -89,7 +94,7 @@ export async function loadRows(
     for (const row of ordered) {
       const result = await autocannonRound(row.url, row.headers, settings, settings.roundS);
       results.get(row.id)!.push(result);
-      log(`  ${row.id} round ${round + 1}: ${Math.round(result.requests.average)} req/s`);
+      log(`  ${row.id} round ${round + 1}: ${Math.round(result['2xx'] / result.duration)} req/s`);
     }
   }
   return new Map([...results].map(([id, rounds]) => [id, summarize(rounds)]));
