@@ -213,7 +213,7 @@ function targets(data: HttpData): TargetCheck[] {
   const where =
     data.size >= TARGET_SIZE
       ? `at ${size(data.size)}`
-      : `at ${size(data.size)}, this mode's largest size (1M in \`pnpm bench:full\`)`;
+      : `at ${size(data.size)}: this mode's largest size, 1M in \`pnpm bench:full\``;
   return data.frameworks.map((f) =>
     check(
       `HTTP list at 1M ≥ 60% of the framework's own floor (${TARGET_NAME[f.framework]})`,
