@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/cli.ts', 'src/index.ts'],
+  entry: { cli: 'src/cli.ts', index: 'src/index.ts', 'http-server': 'src/http/server-child.ts' },
   format: ['esm'],
   dts: true,
   sourcemap: true,

@@ -1,6 +1,27 @@
 /** How much a run measures: `smoke` keeps the bench from rotting in `npm test`; the others write BENCHMARKS.md. */
 export type BenchModeName = 'smoke' | 'default' | 'full';
 
+/** The HTTP section's load: autocannon's settings and the SSE fan-out. */
+export interface HttpBenchMode {
+  /** autocannon: concurrent connections, requests in flight on each, the same for every row. */
+  readonly connections: number;
+  readonly pipelining: number;
+  /**
+   * Seconds of one measured round of a row, rounds per row (a row's figure is the median round:
+   * rounds alternate order, so a stall of the shared machine spoils one round, not a row), and an
+   * uncounted warm-up per row.
+   */
+  readonly roundS: number;
+  readonly rounds: number;
+  readonly warmupS: number;
+  /** Runs in the project the HGETALL-style route reads (and the adapter, beside it). */
+  readonly legacySize: number;
+  /** SSE viewers of one scope, and the writes (`progress`) fanned out to them, at a steady rate. */
+  readonly sseViewers: number;
+  readonly sseEvents: number;
+  readonly sseRatePerS: number;
+}
+
 /** Sizes, iteration counts and budgets of one mode. */
 export interface BenchMode {
   readonly name: BenchModeName;
@@ -29,6 +50,7 @@ export interface BenchMode {
   readonly sweepRuns: number;
   /** Calls per operation under the CPU profiler. */
   readonly profileOps: number;
+  readonly http: HttpBenchMode;
 }
 
 const PIPELINE_DEPTH = 512;
@@ -49,6 +71,17 @@ const DEFAULT_MODE: BenchMode = {
   memoryRuns: 100_000,
   sweepRuns: 100_000,
   profileOps: 3_000,
+  http: {
+    connections: 10,
+    pipelining: 1,
+    roundS: 2,
+    rounds: 5,
+    warmupS: 1,
+    legacySize: 10_000,
+    sseViewers: 1_000,
+    sseEvents: 50,
+    sseRatePerS: 10,
+  },
 };
 
 export const MODES: Record<BenchModeName, BenchMode> = {
@@ -67,6 +100,18 @@ export const MODES: Record<BenchModeName, BenchMode> = {
     memoryRuns: 1_000,
     sweepRuns: 1_000,
     profileOps: 100,
+    http: {
+      connections: 10,
+      pipelining: 1,
+      // autocannon takes about a second a run whatever its duration
+      roundS: 1,
+      rounds: 1,
+      warmupS: 0,
+      legacySize: 1_000,
+      sseViewers: 20,
+      sseEvents: 5,
+      sseRatePerS: 20,
+    },
   },
   default: DEFAULT_MODE,
   // `pnpm bench:full`: the same up to 1M runs (the full scans A and B stop at 100k)

@@ -172,9 +172,37 @@ describe('bench smoke run', () => {
     expect(sweeper.runsPerSecond).toBeGreaterThan(0);
   });
 
-  it('prints the sections other work will fill as not measured yet', () => {
-    expect(output.sections.http!.data).toEqual({ measured: false });
-    expect(output.sections.http!.targets.every((t) => t.pass === null)).toBe(true);
-    expect(markdown).toContain('Not measured yet: the adapters are being written in parallel');
+  it('http: every row answered, the floor sends the adapter’s bytes, each SSE event reached every viewer through one subscriber', () => {
+    const http = output.sections.http!.data as {
+      frameworks: {
+        framework: string;
+        sameBytes: boolean;
+        rows: Record<string, { requests: number; non2xx: number; errors: number }>;
+        sse: {
+          expected: number;
+          delivered: number;
+          serverConnections: number;
+          subscriberConnections: number;
+          channelSubscribers: number;
+          channelSubscribersAfterLeave: number;
+        };
+      }[];
+    };
+    expect(http.frameworks.map((f) => f.framework)).toEqual(['fastify', 'nestjs']);
+    for (const f of http.frameworks) {
+      expect(f.sameBytes).toBe(true);
+      expect(Object.keys(f.rows)).toHaveLength(6);
+      for (const row of Object.values(f.rows)) {
+        expect(row.requests).toBeGreaterThan(0);
+        expect(row.non2xx).toBe(0);
+        expect(row.errors).toBe(0);
+      }
+      expect(f.sse.delivered).toBe(f.sse.expected);
+      expect(f.sse.subscriberConnections).toBe(1);
+      expect(f.sse.serverConnections).toBe(2);
+      expect(f.sse.channelSubscribers).toBe(1);
+      expect(f.sse.channelSubscribersAfterLeave).toBe(0);
+    }
+    expect(output.sections.http!.targets.map((t) => t.pass !== null)).toEqual([true, true]);
   });
 });

@@ -1,6 +1,7 @@
+import { httpSection } from './http.js';
 import { lifecycleSection } from './lifecycle.js';
 import { memorySection } from './memory.js';
-import { httpSection, telemetrySection } from './pending.js';
+import { telemetrySection } from './pending.js';
 import { profileSection } from './profile.js';
 import { readsSection } from './reads.js';
 import type { BenchSection } from './section.js';
