@@ -40,6 +40,10 @@ import type { ScriptDefinition } from './scripts/index.js';
 import { SCRIPTS } from './scripts/index.js';
 import type { ExpiredHook, SweeperOptions, SweepResult } from './sweeper.js';
 import { outboxTtlMs, sweepOnce } from './sweeper.js';
+import { instrumentStore } from './telemetry/instrument-store.js';
+import type { TelemetryOptions } from './telemetry/options.js';
+import type { StoreTelemetry } from './telemetry/store-telemetry.js';
+import { createTelemetry } from './telemetry/store-telemetry.js';
 import { settledWithin } from './wait.js';
 
 /** Options of {@link createActiveRunStore}. */
@@ -132,6 +136,12 @@ export interface ActiveRunStoreOptions<TData = unknown> {
    * @default undefined (off)
    */
   legacy?: LegacyOptions<TData>;
+  /**
+   * OpenTelemetry metrics and spans (needs `@opentelemetry/api`; see "Telemetry" in the README);
+   * `false` reports nothing.
+   * @default the API's global providers, resolved when the store is created
+   */
+  telemetry?: TelemetryOptions | false;
 }
 
 /** Input of `enqueue`. */
@@ -303,6 +313,8 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
   private readonly closeTimeoutMs: number;
   /** Every Redis call of the store goes through it: one deadline, typed outcomes (see call/). */
   private readonly caller: RedisCaller;
+  private readonly telemetryOptions: TelemetryOptions | false | undefined;
+  private readonly telemetry: StoreTelemetry;
   /** Aborted by `close()`: a sweep pass stops, a hook in progress is abandoned. */
   private readonly closing = new AbortController();
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -355,6 +367,8 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
     this.outboxTtlMs = outboxTtlMs(this.sweeperOptions);
     this.publishMode = parsed.publishEvents ? (this.redis.isCluster ? '2' : '1') : '0';
     this.caller = new RedisCaller(this.redis);
+    this.telemetryOptions = parsed.telemetry;
+    this.telemetry = createTelemetry(parsed.telemetry);
     callers.set(this, this.caller);
     for (const def of Object.values(SCRIPTS)) {
       if (typeof (this.redis as unknown as Record<string, unknown>)[def.command] !== 'function') {
@@ -558,6 +572,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
         onExpired: this.onExpired,
         logger: this.logger,
         outboxTtlMs: this.outboxTtlMs,
+        telemetry: this.telemetry,
       },
       this.sweeperOptions,
     );
@@ -657,6 +672,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
     this.hub ??= new RunEventHub(this.redis, {
       sharded: this.redis.isCluster,
       logger: this.logger,
+      telemetry: this.telemetryOptions,
     });
     return this.hub;
   }
@@ -770,8 +786,9 @@ export function storeCaller(store: ActiveRunStore<unknown>): RedisCaller | undef
 export function createActiveRunStore<TData = unknown>(
   options: ActiveRunStoreOptions<TData>,
 ): ActiveRunStore<TData> {
-  if (options?.legacy !== undefined) {
-    return createRolloutStore(options, (inner) => new RedisActiveRunStore<TData>(inner), callers);
-  }
-  return new RedisActiveRunStore<TData>(options);
+  const store =
+    options?.legacy !== undefined
+      ? createRolloutStore(options, (inner) => new RedisActiveRunStore<TData>(inner), callers)
+      : new RedisActiveRunStore<TData>(options);
+  return instrumentStore(store, createTelemetry(options.telemetry));
 }
