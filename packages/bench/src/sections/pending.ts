@@ -34,11 +34,3 @@ export const httpSection = pending(
     "HTTP list at 1M ≥ 60% of the framework's own floor (NestJS)",
   ],
 );
-
-/** Telemetry (issue 12): the cost of the store's tracing and metrics on each operation. */
-export const telemetrySection = pending(
-  'telemetry',
-  'Telemetry overhead',
-  'telemetry is issue 12. This section will time each operation with telemetry on against the same store with it off, interleaved, as ratios.',
-  [],
-);
