@@ -86,7 +86,7 @@ describe('both builds in one app', () => {
     metrics.setGlobalMeterProvider(sdk.meterProvider);
     try {
       const cjs = createRequire(import.meta.url)('../dist/index.cjs') as typeof Core;
-      const esm = (await import('../dist/index.js')) as typeof Core;
+      const esm = (await import('../dist/index.js')) as unknown as typeof Core;
       for (const build of [cjs, esm]) {
         const prefix = h.track(uniquePrefix('otel-builds'));
         const store = build.createActiveRunStore({ redis: h.client, prefix });

@@ -2,7 +2,6 @@ import { connect, startRedisServer, uniquePrefix } from '@active-runs/test-utils
 import { context, metrics, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ActiveRunStore } from '../src/index.js';
 import { createActiveRunStore, INSTRUMENT_NAMES } from '../src/index.js';
 import { codeOf } from './expect-failure.js';
 import { sleep, until, useStoreHarness } from './harness.js';
