@@ -7,4 +7,6 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   target: 'node20',
+  // import.meta.url in the CJS build: telemetry/api.ts loads the optional OpenTelemetry API with it
+  shims: true,
 });

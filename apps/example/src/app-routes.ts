@@ -7,6 +7,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PROMETHEUS_CONTENT_TYPE, scrapeMetrics } from './metrics.js';
 import type { CookieRequest, DemoSessions, SessionAnswer } from './session.js';
 import { SessionError } from './session.js';
 
@@ -32,7 +33,7 @@ export interface AppRoute {
   readonly method: 'GET' | 'POST';
   /** Path with `:name` parameters, in the syntax both routers share. */
   readonly path: string;
-  handle(request: AppRequest): AppAnswer;
+  handle(request: AppRequest): AppAnswer | Promise<AppAnswer>;
 }
 
 /** The dashboard's files, served from memory (read once at start-up). */
@@ -118,5 +119,15 @@ export function exampleRoutes({ sessions, serverName }: ExampleRoutesOptions): A
       handle: session((r) => sessions.chooseProject(r, r.body)),
     },
     { method: 'POST', path: '/auth/logout', handle: session(() => sessions.logout()) },
+    {
+      // the store's OpenTelemetry instruments, for Prometheus to scrape (see metrics.ts)
+      method: 'GET',
+      path: '/metrics',
+      handle: async () => ({
+        status: 200,
+        headers: { 'content-type': PROMETHEUS_CONTENT_TYPE, 'cache-control': 'no-store' },
+        body: await scrapeMetrics(),
+      }),
+    },
   ];
 }

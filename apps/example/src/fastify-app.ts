@@ -6,6 +6,7 @@
 import { activeRuns } from '@active-runs/fastify';
 import Fastify, { type FastifyReply } from 'fastify';
 import { type AppAnswer, exampleRoutes } from './app-routes.js';
+import { setUpMetrics } from './metrics.js';
 import type { runData } from './run-data.js';
 import {
   API_PREFIX,
@@ -33,6 +34,7 @@ export async function startFastifyServer(config: ServerConfig): Promise<RunningS
   // run ids reach 128 characters; Fastify's default limit is 100
   const app = Fastify({ logger: { level: 'error' }, routerOptions: { maxParamLength: 128 } });
   const sessions = createDemoSessions({ secret: config.sessionSecret });
+  setUpMetrics(); // before the store: it reports to the global meter provider it finds
 
   // what resolveScope throws reaches the app's error handler: answer it in the API's error shape
   app.setErrorHandler((error, _request, reply) => {
@@ -49,7 +51,7 @@ export async function startFastifyServer(config: ServerConfig): Promise<RunningS
       app.route({
         method: route.method,
         url: route.path,
-        handler: async (request, reply) => send(reply, route.handle(request)),
+        handler: async (request, reply) => send(reply, await route.handle(request)),
       });
     }
     await app.listen({ port: await choosePort(config), host: '127.0.0.1' });

@@ -21,6 +21,7 @@ import {
 } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { type AppRequest, type AppRoute, exampleRoutes } from './app-routes.js';
+import { setUpMetrics } from './metrics.js';
 import {
   API_PREFIX,
   choosePort,
@@ -64,8 +65,8 @@ function exampleController(routes: readonly AppRoute[]): Type<unknown> {
   const prototype = ExampleController.prototype as unknown as Record<string, unknown>;
   for (const [index, route] of routes.entries()) {
     const name = `route${index}`;
-    prototype[name] = (request: AppRequest, response: ExpressResponse) => {
-      const { status, headers, body } = route.handle(request);
+    prototype[name] = async (request: AppRequest, response: ExpressResponse) => {
+      const { status, headers, body } = await route.handle(request);
       response.status(status).set(headers);
       if (typeof body === 'string' || Buffer.isBuffer(body)) response.send(body);
       else response.json(body);
@@ -85,6 +86,7 @@ function exampleController(routes: readonly AppRoute[]): Type<unknown> {
 /** Starts the NestJS server of the example. */
 export async function startNestServer(config: ServerConfig): Promise<RunningServer> {
   const sessions = createDemoSessions({ secret: config.sessionSecret });
+  setUpMetrics(); // before the store: it reports to the global meter provider it finds
 
   @Module({
     providers: [

@@ -105,6 +105,7 @@ function printBanner(ready: ReadyMessage[], found: FoundRedis): void {
     ['Dashboard (Fastify plugin)', `${url('fastify')}/`],
     ['Dashboard (NestJS module)', `${url('nestjs')}/`],
     ['API (a signed-in browser)', `${url('fastify')}/api/runs/active`],
+    ['Metrics (Prometheus)', `${url('fastify')}/metrics  ${url('nestjs')}/metrics`],
     ['Redis', found.description],
   ];
   const width = Math.max(...lines.map(([label]) => label.length));

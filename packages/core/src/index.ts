@@ -96,3 +96,9 @@ export type {
 } from './store.js';
 export { createActiveRunStore } from './store.js';
 export type { ExpiredHook, ExpiredReport, SweeperOptions, SweepResult } from './sweeper.js';
+export type {
+  MeterProviderLike,
+  TelemetryOptions,
+  TracerProviderLike,
+} from './telemetry/options.js';
+export { INSTRUMENT_NAMES, INSTRUMENTATION_SCOPE } from './telemetry/store-telemetry.js';

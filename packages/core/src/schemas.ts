@@ -14,6 +14,7 @@ import {
 } from './constants.js';
 import { ActiveRunsError, readInput } from './errors.js';
 import { legacyOptionsSchema } from './legacy/options.js';
+import { telemetryOptionsSchema } from './telemetry/options.js';
 
 /** Anything with zod's `safeParse` (zod 3 or 4 schemas). */
 export interface DataSchema<T = unknown> {
@@ -113,6 +114,7 @@ export const storeOptionsSchema = z.strictObject({
     })
     .optional(),
   legacy: legacyOptionsSchema.optional(),
+  telemetry: telemetryOptionsSchema.optional(),
 });
 
 /** Parses with a schema; a failure becomes an `INVALID_ARGUMENT` error naming the field. */

@@ -14,6 +14,7 @@ import type { LegacyOptions } from './legacy/options.js';
 import type { ActiveRunsLogger } from './logger.js';
 import type { DataSchema, RedisLike } from './schemas.js';
 import type { ExpiredHook, SweeperOptions, SweepResult } from './sweeper.js';
+import type { TelemetryOptions } from './telemetry/options.js';
 
 /** Options of {@link createActiveRunStore}. */
 export interface ActiveRunStoreOptions<TData = unknown> {
@@ -105,6 +106,12 @@ export interface ActiveRunStoreOptions<TData = unknown> {
    * @default undefined (off)
    */
   legacy?: LegacyOptions<TData>;
+  /**
+   * OpenTelemetry metrics and spans (needs `@opentelemetry/api`; see "Telemetry" in the README);
+   * `false` reports nothing.
+   * @default the API's global providers, resolved when the store is created
+   */
+  telemetry?: TelemetryOptions | false;
 }
 
 /** Input of `enqueue`. */

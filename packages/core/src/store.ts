@@ -52,6 +52,10 @@ import type {
 } from './store-types.js';
 import type { ExpiredHook, SweeperOptions, SweepResult } from './sweeper.js';
 import { outboxTtlMs, sweepOnce } from './sweeper.js';
+import { instrumentStore } from './telemetry/instrument-store.js';
+import type { TelemetryOptions } from './telemetry/options.js';
+import type { StoreTelemetry } from './telemetry/store-telemetry.js';
+import { createTelemetry } from './telemetry/store-telemetry.js';
 import { settledWithin } from './wait.js';
 
 export type {
@@ -93,6 +97,8 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
   private readonly closeTimeoutMs: number;
   /** Every Redis call of the store goes through it: one deadline, typed outcomes (see call/). */
   private readonly caller: RedisCaller;
+  private readonly telemetryOptions: TelemetryOptions | false | undefined;
+  private readonly telemetry: StoreTelemetry;
   /** Aborted by `close()`: a sweep pass stops, a hook in progress is abandoned. */
   private readonly closing = new AbortController();
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -145,6 +151,8 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
     this.outboxTtlMs = outboxTtlMs(this.sweeperOptions);
     this.publishMode = parsed.publishEvents ? (this.redis.isCluster ? '2' : '1') : '0';
     this.caller = new RedisCaller(this.redis);
+    this.telemetryOptions = parsed.telemetry;
+    this.telemetry = createTelemetry(parsed.telemetry);
     callers.set(this, this.caller);
     for (const def of Object.values(SCRIPTS)) {
       if (typeof (this.redis as unknown as Record<string, unknown>)[def.command] !== 'function') {
@@ -348,6 +356,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
         onExpired: this.onExpired,
         logger: this.logger,
         outboxTtlMs: this.outboxTtlMs,
+        telemetry: this.telemetry,
       },
       this.sweeperOptions,
     );
@@ -447,6 +456,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
     this.hub ??= new RunEventHub(this.redis, {
       sharded: this.redis.isCluster,
       logger: this.logger,
+      telemetry: this.telemetryOptions,
     });
     return this.hub;
   }
@@ -560,8 +570,9 @@ export function storeCaller(store: ActiveRunStore<unknown>): RedisCaller | undef
 export function createActiveRunStore<TData = unknown>(
   options: ActiveRunStoreOptions<TData>,
 ): ActiveRunStore<TData> {
-  if (options?.legacy !== undefined) {
-    return createRolloutStore(options, (inner) => new RedisActiveRunStore<TData>(inner), callers);
-  }
-  return new RedisActiveRunStore<TData>(options);
+  const store =
+    options?.legacy !== undefined
+      ? createRolloutStore(options, (inner) => new RedisActiveRunStore<TData>(inner), callers)
+      : new RedisActiveRunStore<TData>(options);
+  return instrumentStore(store, createTelemetry(options.telemetry));
 }

@@ -2,13 +2,14 @@ import { randomBytes } from 'node:crypto';
 import type { RedisCaller } from './call/caller.js';
 import type { ActiveRun } from './codec.js';
 import { decodeRun } from './codec.js';
-import { ActiveRunsError, fromRedisError } from './errors.js';
+import { ActiveRunsError, fromRedisError, isActiveRunsError } from './errors.js';
 import type { ParsedScope, ScopeKeys } from './keys.js';
 import { outboxKeys, registryKey, scopeFromTag, scopeKeys } from './keys.js';
 import type { ActiveRunsLogger } from './logger.js';
 import type { RedisLike } from './schemas.js';
 import type { ScriptDefinition } from './scripts/index.js';
 import { SCRIPTS } from './scripts/index.js';
+import type { StoreTelemetry } from './telemetry/store-telemetry.js';
 
 /** What one sweep pass did. */
 export interface SweepResult {
@@ -109,6 +110,8 @@ export interface SweeperContext<TData> {
   logger: ActiveRunsLogger;
   /** How long an outbox lives after its last write (ms). */
   outboxTtlMs: number;
+  /** Where passes, lapsed and expired runs are counted. */
+  telemetry: StoreTelemetry;
 }
 
 const SLOTS = 16_384;
@@ -220,6 +223,24 @@ export async function sweepOnce<TData>(
   options: Required<SweeperOptions>,
 ): Promise<SweepResult> {
   const started = performance.now();
+  try {
+    const result = await sweepPass(ctx, options, started);
+    ctx.telemetry.sweepPass(result.durationMs, result.ran ? 'ok' : 'skipped');
+    return result;
+  } catch (error) {
+    ctx.telemetry.sweepPass(
+      performance.now() - started,
+      isActiveRunsError(error) ? error.code : 'INTERNAL',
+    );
+    throw error;
+  }
+}
+
+async function sweepPass<TData>(
+  ctx: SweeperContext<TData>,
+  options: Required<SweeperOptions>,
+  started: number,
+): Promise<SweepResult> {
   const untyped = ctx as SweeperContext<unknown>;
   const result: SweepResult = {
     ran: false,
@@ -353,6 +374,7 @@ async function sweepScope<TData>(
         entry.slice(entry.indexOf('\n') + 1),
       );
       const claimToken = `${tag}:${report}`;
+      ctx.telemetry.lapsed(scope, kind === 2 ? 'dead_letter' : kind === 1 ? 'redelivery' : 'new');
       if (kind === 2) {
         deadLetter(ctx, scope, run, attempt, claimToken, undefined);
         result.deadLetters++;
@@ -361,8 +383,12 @@ async function sweepScope<TData>(
       // a pass that may have lost its lock (or whose store closes) hands out nothing more:
       // whoever holds the lock next gets these reports again after reclaimMs
       if (lock.lost || ctx.signal.aborted) continue;
-      if (kind === 1) result.redelivered++;
-      else result.expired++;
+      if (kind === 1) {
+        result.redelivered++;
+      } else {
+        result.expired++;
+        ctx.telemetry.expired(scope);
+      }
       const outcome = await callHook(ctx, options, run, scope, {
         attempt,
         redelivery: kind === 1,

@@ -1,11 +1,11 @@
 import { httpSection } from './http.js';
 import { lifecycleSection } from './lifecycle.js';
 import { memorySection } from './memory.js';
-import { telemetrySection } from './pending.js';
 import { profileSection } from './profile.js';
 import { readsSection } from './reads.js';
 import type { BenchSection } from './section.js';
 import { sweeperSection } from './sweeper.js';
+import { telemetrySection } from './telemetry.js';
 import { writesSection } from './writes.js';
 
 /** Every section, in the order BENCHMARKS.md prints them. Add a new measurement here. */

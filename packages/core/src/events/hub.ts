@@ -62,6 +62,8 @@ import type { Scope } from '../keys.js';
 import type { ActiveRunsLogger } from '../logger.js';
 import { silentLogger } from '../logger.js';
 import type { RedisLike } from '../schemas.js';
+import type { StoreTelemetry } from '../telemetry/store-telemetry.js';
+import { createTelemetry } from '../telemetry/store-telemetry.js';
 import type { ChannelState, Entry, Subscriber } from './channel.js';
 import { ClusterResubscription } from './cluster-resubscription.js';
 import { decodeRunEvent } from './codec.js';
@@ -96,6 +98,7 @@ export class RunEventHub {
   private readonly client: RedisLike;
   private readonly sharded: boolean;
   private readonly logger: ActiveRunsLogger;
+  private readonly telemetry: StoreTelemetry;
   private readonly bufferSize: number;
   private readonly connectionName: string;
   private readonly channels = new Map<string, ChannelState>();
@@ -132,6 +135,7 @@ export class RunEventHub {
     this.client = client;
     this.sharded = options.sharded;
     this.logger = options.logger ?? silentLogger;
+    this.telemetry = createTelemetry(options.telemetry);
     this.bufferSize = bufferSize;
     this.connectionName = options.connectionName ?? 'active-runs-events';
     const commandTimeout = client.isCluster
@@ -179,7 +183,9 @@ export class RunEventHub {
   ): AsyncIterableIterator<RunEvent<TData>> {
     const bufferSize = options.bufferSize ?? this.bufferSize;
     checkBufferSize(bufferSize, 'options.bufferSize');
-    const iterator = new EventIterator<TData>(bufferSize, options.signal);
+    const iterator = new EventIterator<TData>(bufferSize, options.signal, () =>
+      this.telemetry.gap('overflow', scope),
+    );
     if (!iterator.finished) {
       this.attach(
         channel,
@@ -209,7 +215,7 @@ export class RunEventHub {
       state.settle?.(new ActiveRunsError('REDIS_UNAVAILABLE', 'subscribe: the event hub closed.'));
       for (const entry of state.entries) {
         entry.attached = false;
-        entry.active = false;
+        this.deactivate(entry);
         entry.end?.();
       }
     }
@@ -269,7 +275,7 @@ export class RunEventHub {
     const release: Unsubscribe = async () => {
       if (!entry.attached) return;
       entry.attached = false;
-      entry.active = false;
+      this.deactivate(entry);
       state.entries.delete(entry);
       if (state.entries.size > 0 || this.channels.get(channel) !== state) return;
       this.channels.delete(channel);
@@ -288,6 +294,7 @@ export class RunEventHub {
       throw new ActiveRunsError('REDIS_UNAVAILABLE', 'subscribe: the event hub stopped meanwhile.');
     }
     entry.active = true;
+    this.telemetry.subscribers(1, scope);
     this.deliver(entry, { type: 'gap', scope, reason: 'subscribed' });
     return release;
   }
@@ -390,7 +397,7 @@ export class RunEventHub {
       for (const entry of state.entries) {
         entry.attached = false;
         if (entry.active) this.deliver(entry, gap);
-        entry.active = false;
+        this.deactivate(entry);
         entry.end?.();
       }
     }
@@ -435,7 +442,17 @@ export class RunEventHub {
     }
   }
 
+  /** A live subscription ends (unsubscribed, closed, or its connection gone for good). */
+  private deactivate(entry: Entry): void {
+    if (!entry.active) return;
+    entry.active = false;
+    this.telemetry.subscribers(-1, entry.scope);
+  }
+
   private deliver(entry: Entry, event: RunEvent): void {
+    if (event.type === 'gap' && event.reason !== 'subscribed') {
+      this.telemetry.gap(event.reason, entry.scope);
+    }
     try {
       const result = (entry.handler as RunEventHandler)(event);
       if (result && typeof result.then === 'function') {

@@ -13,6 +13,8 @@ export class EventIterator<TData> implements AsyncIterableIterator<RunEvent<TDat
   constructor(
     private readonly bufferSize: number,
     private readonly signal: AbortSignal | undefined,
+    /** Told of each `overflow` gap (telemetry). */
+    private readonly onOverflow: () => void = () => {},
   ) {
     if (signal?.aborted) this.finished = true;
     else signal?.addEventListener('abort', this.onAbort, { once: true });
@@ -54,6 +56,7 @@ export class EventIterator<TData> implements AsyncIterableIterator<RunEvent<TDat
     if (this.buffer.length >= this.bufferSize) {
       // the consumer lags: what it has not read is stale anyway, it will refetch
       this.buffer = [{ type: 'gap', scope: event.scope, reason: 'overflow' }];
+      this.onOverflow();
       if (event.type === 'gap') return;
     }
     this.buffer.push(event);

@@ -5,6 +5,7 @@
 import type { ActiveRun } from '../codec.js';
 import type { Scope } from '../keys.js';
 import type { ActiveRunsLogger } from '../logger.js';
+import type { TelemetryOptions } from '../telemetry/options.js';
 
 /**
  * Kinds of change a write script publishes. Each carries the run, except `heartbeat`, which
@@ -102,6 +103,12 @@ export interface RunEventHubOptions {
    * @default 'active-runs-events'
    */
   connectionName?: string;
+  /**
+   * OpenTelemetry metrics of the hub (`active_runs.subscribers`, `active_runs.events.gaps`; see
+   * "Telemetry" in the README); `false` reports nothing.
+   * @default the API's global meter provider, resolved when the hub is created
+   */
+  telemetry?: TelemetryOptions | false;
 }
 
 /** Options of {@link RunEventHub.events}. */
