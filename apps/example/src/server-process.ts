@@ -12,7 +12,8 @@ import type { RunningServer, ServerConfig } from './server-config.js';
 /** What a server process tells the start command once it listens. */
 export interface ReadyMessage {
   type: 'ready';
-  name: ServerName;
+  /** The server's name, or `simulator` for the simulator's `/metrics`. */
+  name: ServerName | 'simulator';
   url: string;
 }
 

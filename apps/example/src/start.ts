@@ -78,16 +78,18 @@ async function start(): Promise<void> {
   );
   if (stopped.signal.aborted) return;
 
+  let simulatorReady: ReadyMessage | undefined;
   if (options.simulator) {
-    children.push(
-      startChild({
-        name: 'simulator',
-        color: 'yellow',
-        script: here('simulator.js'),
-        args: simulatorArgs(options),
-        env,
-      }),
-    );
+    const simulator = startChild({
+      name: 'simulator',
+      color: 'yellow',
+      script: here('simulator.js'),
+      args: [...simulatorArgs(options), '--metrics-port', '0'],
+      env,
+    });
+    children.push(simulator);
+    simulatorReady = await whenReady(simulator, SERVER_START_TIMEOUT_MS);
+    if (stopped.signal.aborted) return;
   }
   for (const child of children) {
     void child.exited.then((code) => {
@@ -96,16 +98,20 @@ async function start(): Promise<void> {
       void stop(1);
     });
   }
-  printBanner(ready, redis);
+  printBanner(simulatorReady ? [...ready, simulatorReady] : ready, redis);
 }
 
 function printBanner(ready: ReadyMessage[], found: FoundRedis): void {
-  const url = (name: ReadyMessage['name']) => ready.find((server) => server.name === name)!.url;
+  const url = (name: ReadyMessage['name']) => ready.find((server) => server.name === name)?.url;
+  const simulator = url('simulator');
   const lines: [string, string][] = [
     ['Dashboard (Fastify plugin)', `${url('fastify')}/`],
     ['Dashboard (NestJS module)', `${url('nestjs')}/`],
     ['API (a signed-in browser)', `${url('fastify')}/api/runs/active`],
     ['Metrics (Prometheus)', `${url('fastify')}/metrics  ${url('nestjs')}/metrics`],
+    ...(simulator
+      ? ([['Metrics of the simulator', `${simulator}/metrics`]] as [string, string][])
+      : []),
     ['Redis', found.description],
   ];
   const width = Math.max(...lines.map(([label]) => label.length));

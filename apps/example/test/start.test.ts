@@ -133,6 +133,24 @@ describe('npm start', () => {
         })
         .toBeGreaterThan(0);
       expect((await keysUnder(client, prefix)).length).toBeGreaterThan(0);
+      // the simulator's own store calls are scraped from its /metrics, listed in the banner
+      const metrics = (await command.waitFor(/Metrics of the simulator\s+(http:\S+\/metrics)/))[1]!;
+      await expect
+        .poll(
+          async () => {
+            const text = await (await fetch(metrics)).text();
+            const line =
+              /^active_runs_operations_total\{[^}]*operation="enqueue"[^}]*outcome="ok"[^}]*\} (\d+)/m.exec(
+                text,
+              ) ??
+              /^active_runs_operations_total\{[^}]*outcome="ok"[^}]*operation="enqueue"[^}]*\} (\d+)/m.exec(
+                text,
+              );
+            return Number(line?.[1] ?? 0);
+          },
+          { timeout: 15_000 },
+        )
+        .toBeGreaterThan(0);
 
       process.kill(command.pid, 'SIGINT');
       expect(await command.exited).toEqual({ code: 0, signal: null });
