@@ -1,7 +1,7 @@
 import { RedisCaller } from './call/caller.js';
 import { checkClient, closeClient, createClient } from './client.js';
 import type { ActiveRun } from './codec.js';
-import { decodeRun } from './codec.js';
+import { addedRun, decodeRun } from './codec.js';
 import {
   DEFAULT_HOOK_TIMEOUT_MS,
   LIST_LAPSED_SCAN_BUDGET,
@@ -161,22 +161,30 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
     const keys = this.keys(scope);
     const parsed = parseInput(enqueueInputSchema, input, 'input');
     const id = parseRunId(parsed.id);
+    const caption = captionJson(parsed.caption, this.maxCaptionLength);
+    const data = this.dataJson(parsed.data);
+    const start = parsed.start === true ? {} : parsed.start || undefined;
     const reply = (await this.call(SCRIPTS.enqueue, 'enqueue', true, outboxKeys(keys), [
       ...this.leaseArgs(keys, id, parsed.leaseMs),
       parsed.queuedAt ?? '',
       parsed.source ?? '',
-      captionJson(parsed.caption, this.maxCaptionLength),
-      this.dataJson(parsed.data),
+      caption,
+      data,
       MAX_SOURCES_PER_SCOPE,
       this.outboxTtlMs,
+      start ? '1' : '',
+      start?.startedAt ?? '',
     ])) as Reply;
-    if (Number(reply[2]) === 1 && Number(reply[3]) === this.warnScopeSize + 1) {
+    const [found, size, queuedAt, startedAt, leaseExpiresAt] = reply.map(String) as string[];
+    if (Number(size) === this.warnScopeSize + 1) {
       this.logger.warn?.(
-        { scope: parseScope(scope), runs: Number(reply[3]), threshold: this.warnScopeSize },
+        { scope: parseScope(scope), runs: Number(size), threshold: this.warnScopeSize },
         `active-runs: scope now holds more than ${this.warnScopeSize} active runs; check for runs that never end (is the sweeper running?)`,
       );
     }
-    return decodeRun<TData>(id, String(reply[0]));
+    if (found) return decodeRun<TData>(id, found);
+    const times = { queuedAt: queuedAt!, startedAt: startedAt!, leaseExpiresAt: leaseExpiresAt! };
+    return addedRun<TData>(id, times, parsed.source ?? null, parsed.caption ?? null, data);
   }
 
   async start(scope: Scope, id: string, options?: StartOptions): Promise<ActiveRun<TData>> {

@@ -132,18 +132,25 @@ local function keep_alive(deadline, grace, force, exp)
     redis.call('PEXPIREAT', KEYS[6], new_exp, 'GT')
   end
 end
--- Publishes a change event with its sequence number (the caller stores seq in meta), if anyone
--- listens on this node: an event nobody receives would still be copied to every replica.
--- mode '0': events off, '1': PUBLISH, '2': SPUBLISH (sharded pub/sub, Redis Cluster).
-local function publish(channel, mode, kind, seq, id, lease_score, value)
-  if mode == '0' then return end
-  if redis.call('PUBSUB', mode == '2' and 'SHARDNUMSUB' or 'NUMSUB', channel)[2] == 0 then return end
+-- Whether anyone listens to the scope's events on this node: an event nobody receives would still
+-- be copied to every replica. mode '0': events off, '1': PUBLISH, '2': SPUBLISH (Redis Cluster).
+local function has_listeners(channel, mode)
+  if mode == '0' then return false end
+  return redis.call('PUBSUB', mode == '2' and 'SHARDNUMSUB' or 'NUMSUB', channel)[2] ~= 0
+end
+-- Sends an event without asking has_listeners (for a caller that asked once for several events).
+local function send_event(channel, mode, kind, seq, id, lease_score, value)
   local msg = kind .. '\n' .. seq .. '\n' .. id .. '\n' .. lease_score .. '\n' .. value
   if mode == '2' then
     redis.call('SPUBLISH', channel, msg)
   else
     redis.call('PUBLISH', channel, msg)
   end
+end
+-- Publishes a change event with its sequence number (the caller stores seq in meta), if anyone
+-- listens (see has_listeners).
+local function publish(channel, mode, kind, seq, id, lease_score, value)
+  if has_listeners(channel, mode) then send_event(channel, mode, kind, seq, id, lease_score, value) end
 end
 -- Adds by to a meta counter (the sweeper's batches); a counter at zero is removed.
 local function incr(field, by)
