@@ -36,7 +36,12 @@ describe('enqueue with start: a run that starts at once is one call', () => {
     expect(await store.get(scope, 'a')).toEqual(run);
 
     // the same run made the two-call way sits beside it with the same shape
-    await store.enqueue(scope, { id: 'b', source: 'api', caption: 'working', data: { model: 'gpt' } });
+    await store.enqueue(scope, {
+      id: 'b',
+      source: 'api',
+      caption: 'working',
+      data: { model: 'gpt' },
+    });
     const two = await store.start(scope, 'b');
     await store.enqueue(scope, { id: 'c', source: 'web' });
     expect(await store.counts(scope)).toEqual({

@@ -104,7 +104,10 @@ export function routeContract(ctx: ContractContext): void {
     expect((await api.get('/runs/active/r1')).body).toEqual(running.body);
     expect((await api.get('/runs/active/counts')).body.byStatus).toEqual({ queued: 0, running: 1 });
 
-    const at = await api.post('/runs/active', runBody('r2', { start: { startedAt: 1_700_000_000_000 } }));
+    const at = await api.post(
+      '/runs/active',
+      runBody('r2', { start: { startedAt: 1_700_000_000_000 } }),
+    );
     expect(at.body).toMatchObject({ status: 'running', startedAt: 1_700_000_000_000 });
     // a run enqueued without start is not started by an enqueue with start: a 409
     await api.post('/runs/active', runBody('r3'));
