@@ -17,12 +17,6 @@ import type {
   Unsubscribe,
 } from './events/index.js';
 import { RunEventHub } from './events/index.js';
-import {
-  parseEnqueueInput,
-  parseHeartbeatOptions,
-  parseProgressInput,
-  parseStartOptions,
-} from './input-fast-path.js';
 import type { Scope, ScopeKeys } from './keys.js';
 import { outboxKeys, parseRunId, parseScope, scopeKeys, writeKeys } from './keys.js';
 import { createRolloutStore } from './legacy/rollout-store.js';
@@ -31,8 +25,12 @@ import { silentLogger } from './logger.js';
 import { captionJson, dataJson } from './payload.js';
 import type { DataSchema, RedisLike } from './schemas.js';
 import {
+  enqueueInputSchema,
+  heartbeatOptionsSchema,
   listOptionsSchema,
   parseInput,
+  progressInputSchema,
+  startOptionsSchema,
   startSweeperOptionsSchema,
   statsOptionsSchema,
   storeOptionsSchema,
@@ -161,7 +159,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
 
   async enqueue(scope: Scope, input: EnqueueInput<TData>): Promise<ActiveRun<TData>> {
     const keys = this.keys(scope);
-    const parsed = parseEnqueueInput(input);
+    const parsed = parseInput(enqueueInputSchema, input, 'input');
     const id = parseRunId(parsed.id);
     const caption = captionJson(parsed.caption, this.maxCaptionLength);
     const data = this.dataJson(parsed.data);
@@ -192,7 +190,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
   async start(scope: Scope, id: string, options?: StartOptions): Promise<ActiveRun<TData>> {
     const keys = this.keys(scope);
     const runId = parseRunId(id);
-    const parsed = parseStartOptions(options);
+    const parsed = parseInput(startOptionsSchema, options, 'options');
     const reply = (await this.call(SCRIPTS.start, 'start', true, writeKeys(keys), [
       ...this.leaseArgs(keys, runId, parsed.leaseMs),
       parsed.startedAt ?? '',
@@ -203,7 +201,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
   async progress(scope: Scope, id: string, input: ProgressInput<TData>): Promise<ActiveRun<TData>> {
     const keys = this.keys(scope);
     const runId = parseRunId(id);
-    const parsed = parseProgressInput(input);
+    const parsed = parseInput(progressInputSchema, input, 'input');
     const setCaption = parsed.caption !== undefined;
     const setData = parsed.data !== undefined;
     return this.touch(keys, runId, 'progress', parsed.leaseMs, [
@@ -217,7 +215,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
   async heartbeat(scope: Scope, id: string, options?: HeartbeatOptions): Promise<ActiveRun<TData>> {
     const keys = this.keys(scope);
     const runId = parseRunId(id);
-    const parsed = parseHeartbeatOptions(options);
+    const parsed = parseInput(heartbeatOptionsSchema, options, 'options');
     return this.touch(keys, runId, 'heartbeat', parsed.leaseMs, ['0', '', '0', '']);
   }
 
