@@ -134,9 +134,14 @@ describe('bench smoke run', () => {
       expect(writes.pipelined[op]!.share).toBeGreaterThan(0);
       expectSaneFootprint(writes.footprints[op]!);
     }
-    const lifecycle = output.sections.lifecycle!.data as { timings: Record<string, Timing> };
-    for (const step of ['storeStart', 'bullStart', 'storeEnd', 'bullEnd'])
+    const lifecycle = output.sections.lifecycle!.data as {
+      timings: Record<string, Timing>;
+      roundTrips: Record<string, number>;
+    };
+    for (const step of ['storeStartAtOnce', 'storeStart', 'bullStart', 'storeEnd', 'bullEnd'])
       expectSaneTiming(lifecycle.timings[step]!);
+    // counted on the client: one EVALSHA for an enqueue with start, two for enqueue then start
+    expect(lifecycle.roundTrips).toEqual({ storeStartAtOnce: 1, storeStart: 2 });
     const profile = output.sections.profile!.data as {
       cpu: Record<string, { wallUs: number; byCategory: Record<string, number> }>;
       server: Record<string, Footprint>;

@@ -68,3 +68,27 @@ export function decodeRun<TData>(id: string, value: string): ActiveRun<TData> {
     leaseExpiresAt: Number(value.slice(b + 1, c)),
   };
 }
+
+/**
+ * A run an enqueue just added, from what the caller sent and the times the script chose, so the
+ * script returns a few numbers instead of the whole value (and the client decodes less).
+ * `dataJson` is parsed as a read would, so the result is the same as what `get` returns.
+ */
+export function addedRun<TData>(
+  id: string,
+  times: { queuedAt: string; startedAt: string; leaseExpiresAt: string },
+  source: string | null,
+  caption: string | null,
+  dataJson: string,
+): ActiveRun<TData> {
+  return {
+    id,
+    status: times.startedAt === '' ? 'queued' : 'running',
+    queuedAt: Number(times.queuedAt),
+    startedAt: times.startedAt === '' ? null : Number(times.startedAt),
+    source,
+    caption,
+    data: dataJson === '' ? null : (JSON.parse(dataJson) as TData),
+    leaseExpiresAt: Number(times.leaseExpiresAt),
+  };
+}

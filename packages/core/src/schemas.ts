@@ -153,6 +153,11 @@ export const enqueueInputSchema = z.strictObject({
   caption: z.string().nullish(),
   data: z.unknown().optional(),
   leaseMs: leaseMs.optional(),
+  start: z
+    .union([z.boolean(), z.strictObject({ startedAt: timeMs.optional() })], {
+      error: 'must be true, false or { startedAt }',
+    })
+    .optional(),
 });
 
 export const startOptionsSchema = z

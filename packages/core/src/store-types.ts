@@ -128,6 +128,14 @@ export interface EnqueueInput<TData = unknown> {
   data?: TData | null;
   /** Lease of this run. @default the store's leaseMs */
   leaseMs?: number;
+  /**
+   * Start the run in the same call: it is `running` from its first write (one round trip instead
+   * of `enqueue` then `start`). `{ startedAt }` sets when it started. A re-sent identical request
+   * returns the run unchanged; a start for a run that is already queued (enqueued without start)
+   * fails `CONFLICT`. Subscribers get `queued` then `started`, as after the two calls.
+   * @default false
+   */
+  start?: boolean | { startedAt?: number };
 }
 
 /** Options of `start`. */

@@ -1,7 +1,7 @@
 import { RedisCaller } from './call/caller.js';
 import { checkClient, closeClient, createClient } from './client.js';
 import type { ActiveRun } from './codec.js';
-import { decodeRun } from './codec.js';
+import { addedRun, decodeRun } from './codec.js';
 import {
   DEFAULT_HOOK_TIMEOUT_MS,
   LIST_LAPSED_SCAN_BUDGET,
@@ -18,7 +18,7 @@ import type {
 } from './events/index.js';
 import { RunEventHub } from './events/index.js';
 import type { Scope, ScopeKeys } from './keys.js';
-import { outboxKeys, parseRunId, parseScope, scopeKeys, writeKeys } from './keys.js';
+import { parseRunId, parseScope, writeKeys } from './keys.js';
 import { createRolloutStore } from './legacy/rollout-store.js';
 import type { ActiveRunsLogger } from './logger.js';
 import { silentLogger } from './logger.js';
@@ -35,6 +35,8 @@ import {
   statsOptionsSchema,
   storeOptionsSchema,
 } from './schemas.js';
+import type { CachedScopeKeys } from './scope-cache.js';
+import { ScopeKeyCache } from './scope-cache.js';
 import type { ScriptDefinition } from './scripts/index.js';
 import { SCRIPTS } from './scripts/index.js';
 import type {
@@ -99,6 +101,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
   private readonly caller: RedisCaller;
   private readonly telemetryOptions: TelemetryOptions | false | undefined;
   private readonly telemetry: StoreTelemetry;
+  private readonly scopeCache: ScopeKeyCache;
   /** Aborted by `close()`: a sweep pass stops, a hook in progress is abandoned. */
   private readonly closing = new AbortController();
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -111,6 +114,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
   constructor(options: ActiveRunStoreOptions<TData>) {
     const parsed = parseInput(storeOptionsSchema, options, 'options');
     this.prefix = parsed.prefix;
+    this.scopeCache = new ScopeKeyCache(parsed.prefix);
     this.leaseMs = parsed.leaseMs;
     // Keys outlive the latest lease by one more lease (at least a minute), so most writes need no
     // PEXPIRE and the sweeper has time to report lapsed runs before the keys vanish.
@@ -166,32 +170,40 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
   }
 
   async enqueue(scope: Scope, input: EnqueueInput<TData>): Promise<ActiveRun<TData>> {
-    const keys = this.keys(scope);
+    const { keys, outbox } = this.scoped(scope);
     const parsed = parseInput(enqueueInputSchema, input, 'input');
     const id = parseRunId(parsed.id);
-    const reply = (await this.call(SCRIPTS.enqueue, 'enqueue', true, outboxKeys(keys), [
+    const caption = captionJson(parsed.caption, this.maxCaptionLength);
+    const data = this.dataJson(parsed.data);
+    const start = parsed.start === true ? {} : parsed.start || undefined;
+    const reply = (await this.call(SCRIPTS.enqueue, 'enqueue', true, outbox, [
       ...this.leaseArgs(keys, id, parsed.leaseMs),
       parsed.queuedAt ?? '',
       parsed.source ?? '',
-      captionJson(parsed.caption, this.maxCaptionLength),
-      this.dataJson(parsed.data),
+      caption,
+      data,
       MAX_SOURCES_PER_SCOPE,
       this.outboxTtlMs,
+      start ? '1' : '',
+      start?.startedAt ?? '',
     ])) as Reply;
-    if (Number(reply[2]) === 1 && Number(reply[3]) === this.warnScopeSize + 1) {
+    const [found, size, queuedAt, startedAt, leaseExpiresAt] = reply.map(String) as string[];
+    if (Number(size) === this.warnScopeSize + 1) {
       this.logger.warn?.(
-        { scope: parseScope(scope), runs: Number(reply[3]), threshold: this.warnScopeSize },
+        { scope: parseScope(scope), runs: Number(size), threshold: this.warnScopeSize },
         `active-runs: scope now holds more than ${this.warnScopeSize} active runs; check for runs that never end (is the sweeper running?)`,
       );
     }
-    return decodeRun<TData>(id, String(reply[0]));
+    if (found) return decodeRun<TData>(id, found);
+    const times = { queuedAt: queuedAt!, startedAt: startedAt!, leaseExpiresAt: leaseExpiresAt! };
+    return addedRun<TData>(id, times, parsed.source ?? null, parsed.caption ?? null, data);
   }
 
   async start(scope: Scope, id: string, options?: StartOptions): Promise<ActiveRun<TData>> {
-    const keys = this.keys(scope);
+    const { keys, write } = this.scoped(scope);
     const runId = parseRunId(id);
     const parsed = parseInput(startOptionsSchema, options, 'options');
-    const reply = (await this.call(SCRIPTS.start, 'start', true, writeKeys(keys), [
+    const reply = (await this.call(SCRIPTS.start, 'start', true, write, [
       ...this.leaseArgs(keys, runId, parsed.leaseMs),
       parsed.startedAt ?? '',
     ])) as Reply;
@@ -199,12 +211,12 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
   }
 
   async progress(scope: Scope, id: string, input: ProgressInput<TData>): Promise<ActiveRun<TData>> {
-    const keys = this.keys(scope);
+    const scoped = this.scoped(scope);
     const runId = parseRunId(id);
     const parsed = parseInput(progressInputSchema, input, 'input');
     const setCaption = parsed.caption !== undefined;
     const setData = parsed.data !== undefined;
-    return this.touch(keys, runId, 'progress', parsed.leaseMs, [
+    return this.touch(scoped, runId, 'progress', parsed.leaseMs, [
       setCaption ? '1' : '0',
       setCaption ? captionJson(parsed.caption, this.maxCaptionLength) : '',
       setData ? '1' : '0',
@@ -213,22 +225,21 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
   }
 
   async heartbeat(scope: Scope, id: string, options?: HeartbeatOptions): Promise<ActiveRun<TData>> {
-    const keys = this.keys(scope);
+    const scoped = this.scoped(scope);
     const runId = parseRunId(id);
     const parsed = parseInput(heartbeatOptionsSchema, options, 'options');
-    return this.touch(keys, runId, 'heartbeat', parsed.leaseMs, ['0', '', '0', '']);
+    return this.touch(scoped, runId, 'heartbeat', parsed.leaseMs, ['0', '', '0', '']);
   }
 
   async end(scope: Scope, id: string): Promise<ActiveRun<TData>> {
-    const keys = this.keys(scope);
+    const { keys, end } = this.scoped(scope);
     const runId = parseRunId(id);
-    const reply = (await this.call(
-      SCRIPTS.end,
-      'end',
-      true,
-      [...writeKeys(keys), keys.expired],
-      [keys.tag, runId, keys.events, this.publishMode],
-    )) as Reply;
+    const reply = (await this.call(SCRIPTS.end, 'end', true, end, [
+      keys.tag,
+      runId,
+      keys.events,
+      this.publishMode,
+    ])) as Reply;
     return decodeRun<TData>(runId, String(reply[0]));
   }
 
@@ -497,13 +508,13 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
   }
 
   private async touch(
-    keys: ScopeKeys,
+    { keys, write }: CachedScopeKeys,
     id: string,
     kind: 'progress' | 'heartbeat',
     leaseMsOverride: number | undefined,
     extra: string[],
   ): Promise<ActiveRun<TData>> {
-    const reply = (await this.call(SCRIPTS.progress, kind, true, writeKeys(keys), [
+    const reply = (await this.call(SCRIPTS.progress, kind, true, write, [
       ...this.leaseArgs(keys, id, leaseMsOverride),
       kind,
       ...extra,
@@ -525,23 +536,30 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
   }
 
   private keys(scope: Scope): ScopeKeys {
+    return this.scoped(scope).keys;
+  }
+
+  /** The scope's keys and the write scripts' KEYS arrays (built once per scope, see scope-cache.ts). */
+  private scoped(scope: Scope): CachedScopeKeys {
     if (this.closed) {
       throw new ActiveRunsError('REDIS_UNAVAILABLE', 'the store is closed; create a new one.');
     }
-    return scopeKeys(this.prefix, parseScope(scope));
+    return this.scopeCache.get(parseScope(scope));
   }
 
   private call(
     def: ScriptDefinition,
     operation: string,
     isWrite: boolean,
-    keys: string[],
+    keys: readonly string[],
     args: (string | number)[],
   ): Promise<unknown> {
+    // the caller only spreads keys (the cached arrays are shared)
+    const scriptKeys = keys as string[];
     if (isWrite && this.durable) {
-      return this.caller.durableScript(def, operation, keys, args, this.durable);
+      return this.caller.durableScript(def, operation, scriptKeys, args, this.durable);
     }
-    return this.caller.script(def, operation, isWrite, keys, args);
+    return this.caller.script(def, operation, isWrite, scriptKeys, args);
   }
 
   private dataJson(data: unknown): string {

@@ -213,6 +213,28 @@ describe('rollout mode: writes go to both layouts', () => {
     expect(await store.list(scope)).toEqual({ items: [], total: 0, nextCursor: null });
   });
 
+  it('mirrors a run enqueued with start as running, with its startedAt, and a re-send as a no-op', async () => {
+    const { store, legacyKey } = rolloutStore({ dataSchema: undefined });
+    const input = { id: 'now', source: 'api', data: { model: 'gpt' }, start: true };
+    const run = await store.enqueue(scope, input);
+    expect(run.status).toBe('running');
+    expect(await legacyRecord(legacyKey, 'now')).toEqual({
+      uuid: 'now',
+      queuedAt: iso(run.queuedAt),
+      startedAt: iso(run.startedAt!),
+      source: 'api',
+      model: 'gpt',
+    });
+    const before = await h.client.hget(legacyKey, 'now');
+    expect(await store.enqueue(scope, input)).toEqual(run);
+    expect(await h.client.hget(legacyKey, 'now')).toBe(before);
+    // the legacy list (what the rollout reads) shows it running
+    expect((await store.list(scope, { status: 'running' })).items.map((r) => r.id)).toEqual([
+      'now',
+    ]);
+    expect((await store.counts(scope)).byStatus).toEqual({ queued: 0, running: 1 });
+  });
+
   it('copies a run only the legacy hash has on its first write (copy on write)', async () => {
     const { store, prefix, legacyKey } = rolloutStore();
     const now = await serverNow();

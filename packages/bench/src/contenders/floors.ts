@@ -19,21 +19,22 @@ export type FloorName =
 
 export const FLOOR_LABELS: Record<FloorName, string> = {
   hset: 'bare HSET of the JSON',
-  emptyScript: "empty script, enqueue's 6 keys + 11 args, returns the data",
-  minimalScript: 'minimal enqueue script: HSET + 2 ZADD + HINCRBY, returns the value',
+  emptyScript: "empty script, enqueue's 8 keys + 14 args, replies as enqueue does",
+  minimalScript: 'minimal enqueue script: HSET + 2 ZADD + HINCRBY, replies as enqueue does',
   enqueue: 'store.enqueue',
   enqueueNoEvents: 'store.enqueue, publishEvents: false',
   enqueueSchema: 'store.enqueue with a zod dataSchema',
 };
 
-const EMPTY_LUA = 'return ARGV[10]';
+// both reply as the store's enqueue does for a run it added: a few numbers, not the value
+const EMPTY_LUA = "return { '', 1, ARGV[7], '', ARGV[3] }";
 const MINIMAL_LUA = `
 local value = ARGV[2] .. '\\n\\n' .. ARGV[3] .. '\\n' .. ARGV[4] .. '\\n' .. ARGV[5] .. '\\n' .. ARGV[6]
 redis.call('HSET', KEYS[1], ARGV[1], value)
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[7], ARGV[1])
-redis.call('HINCRBY', KEYS[4], 'c:queued', 1)
-return value`;
+local n = redis.call('HINCRBY', KEYS[4], 'c:queued', 1)
+return { '', n, ARGV[2], '', ARGV[3] }`;
 
 /** The app's schema of the bench's `data`, as a user of `dataSchema` would write it. */
 const DATA_SCHEMA = z.object({
@@ -81,10 +82,19 @@ export function createFloors(client: Redis): Floors {
   const keys = scopeKeys(FLOOR_PREFIX, { workspaceId: 'ws-floor', projectId: 'p' });
   const scripts = client as unknown as Record<string, Script>;
   if (typeof scripts.benchEmptyWrite !== 'function') {
-    client.defineCommand('benchEmptyWrite', { numberOfKeys: 6, lua: EMPTY_LUA });
+    client.defineCommand('benchEmptyWrite', { numberOfKeys: 8, lua: EMPTY_LUA });
     client.defineCommand('benchMinimalEnqueue', { numberOfKeys: 4, lua: MINIMAL_LUA });
   }
-  const enqueueKeys = [keys.runs, keys.index, keys.bySource, keys.lease, keys.meta, keys.registry];
+  const enqueueKeys = [
+    keys.runs,
+    keys.index,
+    keys.bySource,
+    keys.lease,
+    keys.meta,
+    keys.registry,
+    keys.expired,
+    keys.expiredDue,
+  ];
   const deadline = () => Date.now() + 10_800_000;
   const [events, quiet, schema] = stores as [ActiveRunStore, ActiveRunStore, ActiveRunStore];
   return {
@@ -104,6 +114,9 @@ export function createFloors(client: Redis): Floors {
           JSON.stringify(input.enqueue.caption),
           JSON.stringify(input.enqueue.data),
           127,
+          86_400_000,
+          '',
+          '',
         ),
       minimalScript: (input) => {
         const d = deadline();

@@ -65,15 +65,40 @@ export function callWrite(
   }
 }
 
-/**
- * A run that starts at once in one call (issue 11: "an enqueue that starts it"). The core has no
- * such call yet; when it lands, return it here (e.g. `store.enqueue(scope, { ...input.enqueue,
- * start: true })`, whatever its API is) and the lifecycle section times it beside the others.
- */
+/** A run that starts at once, in one call: an enqueue with `start` (issue 11). */
 export function startAtOnce(
-  _store: ActiveRunStore,
-): ((scope: Scope, input: WriteInput) => Promise<unknown>) | undefined {
-  return undefined;
+  store: ActiveRunStore,
+  scope: Scope,
+  input: WriteInput,
+): Promise<unknown> {
+  return store.enqueue(scope, { ...input.enqueue, start: true });
+}
+
+/**
+ * Round trips `op` makes, counted where they leave: every command the client sends (a script is
+ * one EVALSHA), averaged over `iterations` calls. Counts on the client, not the server, so the
+ * commands a script runs inside count as what they are: part of one round trip.
+ */
+export async function roundTrips(
+  client: Redis,
+  op: (i: number) => Promise<unknown>,
+  iterations: number,
+): Promise<number> {
+  const target = client as unknown as { sendCommand: (...args: unknown[]) => unknown };
+  const own = Object.hasOwn(target, 'sendCommand');
+  const original = target.sendCommand;
+  let sent = 0;
+  target.sendCommand = function (this: unknown, ...args: unknown[]) {
+    sent++;
+    return original.apply(this, args);
+  };
+  try {
+    for (let i = 0; i < iterations; i++) await op(i);
+  } finally {
+    if (own) target.sendCommand = original;
+    else delete (target as { sendCommand?: unknown }).sendCommand;
+  }
+  return sent / iterations;
 }
 
 /**

@@ -92,8 +92,10 @@ function writeFindings(writes: WritesData, profile: ProfileData): string[] {
     });
     const f = profile.floors;
     const hsetFloor = f.hset.timing.medianUs;
+    const minimal = f.minimalScript.timing.medianUs / hsetFloor;
+    const enqueue = f.enqueue.timing.medianUs / hsetFloor;
     out.push(
-      `**Each write ≤ 1.4× a bare HSET** (missed by ${missed.join(', ')}; 1.4× leaves ${duration(hsetUs * 0.4)} over the HSET's ${duration(hsetUs)}). ${rows.join(' ')} The floors in one loop: an empty script receiving enqueue's 6 keys and 11 arguments already costs ${times(f.emptyScript.timing.medianUs / hsetFloor)} the HSET (EVALSHA with a bigger request: ${duration(f.emptyScript.footprint.redisUs)} of Redis), the least consistent enqueue (HSET + 2 ZADD + HINCRBY) ${times(f.minimalScript.timing.medianUs / hsetFloor)}, \`store.enqueue\` ${times(f.enqueue.timing.medianUs / hsetFloor)}, ${times(f.enqueueNoEvents.timing.medianUs / hsetFloor)} without events (PUBLISH of the whole value) and ${times(f.enqueueSchema.timing.medianUs / hsetFloor)} with a zod \`dataSchema\`. Each redis.call costs about ${duration(profile.lua.callUs)} and each new ~800 B Lua string ${duration(profile.lua.string800Us)} (the value, then the event message that repeats it). Suggestions, largest first: return only what the caller lacks (status, times, lease) instead of the whole value, which removes the ${bytes(writes.footprints.enqueue.replyBytes)} reply and its JSON.parse in \`decodeRun\`; publish the event without re-sending the value on progress/heartbeat; fold the meta HMGET + ZINTERCARD type checks into the writes they guard (each is a redis.call); and skip zod on the hot path for inputs that are already plain (ids, numbers), as \`heartbeat\`/\`start\`/\`end\` parse an options object per call.`,
+      `**Each write ≤ 1.4× a bare HSET** (missed by ${missed.join(', ')}; 1.4× leaves ${duration(hsetUs * 0.4)} over the HSET's ${duration(hsetUs)}). ${rows.join(' ')} The floors, timed in one loop: an empty script receiving enqueue's 8 keys and 14 arguments and replying as enqueue does costs ${times(f.emptyScript.timing.medianUs / hsetFloor)} the HSET (${duration(f.emptyScript.footprint.redisUs)} of Redis), the least consistent enqueue (HSET + 2 ZADD + HINCRBY, 4 redis.calls, ${duration(f.minimalScript.footprint.redisUs)} of Redis) ${times(minimal)}, \`store.enqueue\` ${times(enqueue)} (${duration(f.enqueue.footprint.redisUs)}), ${times(f.enqueueNoEvents.timing.medianUs / hsetFloor)} without events and ${times(f.enqueueSchema.timing.medianUs / hsetFloor)} with a zod \`dataSchema\`. ${minimal > 1.4 ? `So no Lua write that keeps a run and two indexes consistent meets 1.4× here: the 4-call script alone is ${times(minimal)}, and the target would need it to cost no more than ${duration(hsetUs * 0.4)} beyond an HSET, client and Redis together.` : 'The 4-call script is within the target: what separates the store from it is below.'} What \`store.enqueue\` adds to the 4-call script (${times(enqueue - minimal)} of an HSET) is one redis.call each for the scope's clock (TIME), its meta (one HMGET: counters, event sequence, source rank, registry bound), the type check that keeps a failed write from changing anything (one ZINTERCARD over the sorted sets, as Redis does not roll a script back), the by-source index (the source filter), the meta write (one HSET) and the events check (PUBSUB NUMSUB); each redis.call costs about ${duration(profile.lua.callUs)} (TIME, the cheapest) and each new ~800 B Lua string ${duration(profile.lua.string800Us)}. Ruled out by measurement: validation (zod 4 parses enqueue's input in ~0.14 µs, a hand-written check was slower) and the reply (enqueue now answers a few numbers and the client builds the run from its input: ${bytes(writes.footprints.enqueue.replyBytes)} a call). start, progress, heartbeat and end reply the whole run because they return it and the client does not hold it; they take the lease from the value (no ZSCORE). What is left would cost a guarantee: dropping the type check (a foreign key of the wrong type could leave a write half done), the by-source index (the source filter would scan), or the events check (every write would copy an event to every replica).`,
     );
   }
   const share = writes.pipelined.enqueue.share;
@@ -101,31 +103,27 @@ function writeFindings(writes: WritesData, profile: ProfileData): string[] {
     const p = writes.pipelined.enqueue;
     const budgetUs = 1e6 / (p.hsetOpsPerSecond / 2);
     out.push(
-      `**Pipelined enqueue ≥ 50% of pipelined HSET** (measured ${percent(share)}: ${count(p.opsPerSecond)} enqueues/s against ${count(p.hsetOpsPerSecond)} HSETs/s, i.e. ${duration(1e6 / p.opsPerSecond)} a call). Inside a batch Redis runs an enqueue for ${duration(p.redisUs)} and an HSET for ${duration(writes.pipelinedHsetRedisUs)}; the client spends ${duration(busy(profile.cpu.enqueue))} of CPU per enqueue (${duration(busy(profile.cpu.hset))} per HSET; measured on lone calls), and both processes share the two cores. Half this loop's HSET rate leaves ${duration(budgetUs)} a call for both sides together; the empty script with enqueue's arguments already costs ${duration(profile.floors.emptyScript.footprint.redisUs)} of Redis alone and the minimal 4-write one ${duration(profile.floors.minimalScript.footprint.redisUs)} (lone calls), so this target needs a smaller request and reply as much as a shorter script.`,
+      `**Pipelined enqueue ≥ 50% of pipelined HSET** (measured ${percent(share)}: ${count(p.opsPerSecond)} enqueues/s against ${count(p.hsetOpsPerSecond)} HSETs/s, i.e. ${duration(1e6 / p.opsPerSecond)} a call). Inside a batch Redis runs an enqueue for ${duration(p.redisUs)} and an HSET for ${duration(writes.pipelinedHsetRedisUs)}; the client spends ${duration(busy(profile.cpu.enqueue))} of CPU per enqueue (${duration(busy(profile.cpu.hset))} per HSET; measured on lone calls), and both processes share the two cores. Half this loop's HSET rate leaves ${duration(budgetUs)} a call for both sides together; the empty script with enqueue's arguments already costs ${duration(profile.floors.emptyScript.footprint.redisUs)} of Redis alone and the minimal 4-write one ${duration(profile.floors.minimalScript.footprint.redisUs)} (lone calls). Redis runs one command at a time and the client's calls share the two cores with it, so 50% needs both the script's Redis time and the client's work per call under ${duration(budgetUs)}: the 4-write script takes ${duration(profile.floors.minimalScript.footprint.redisUs)} of Redis on a lone call and the store's enqueue ${duration(profile.floors.enqueue.footprint.redisUs)}, the client ${duration(busy(profile.cpu.enqueue))} of CPU per enqueue (lone calls, so upper bounds: in a batch both run hot).`,
     );
   }
   return out;
 }
 
-function lifecycleFindings(life: LifecycleData, writes: WritesData | undefined): string[] {
-  const ours = life.timings.storeStart;
+function lifecycleFindings(life: LifecycleData): string[] {
+  const ours = life.timings.storeStartAtOnce;
   const bull = life.timings.bullStart;
-  if (!ours || !bull) return [];
   const out: string[] = [];
-  if (!life.timings.storeStartAtOnce) {
-    const split = writes
-      ? writes.sequential.enqueue.medianUs /
-        (writes.sequential.enqueue.medianUs + writes.sequential.start.medianUs)
-      : 0.5;
-    const estimate = ours.medianRatio * split;
+  if (life.roundTrips.storeStartAtOnce !== 1) {
     out.push(
-      `**A run that starts at once is one call**: not in this build; a run start is \`enqueue\` then \`start\`, two round trips (${times(ours.medianRatio)} PING together, Redis ${duration(life.footprints.storeStart?.redisUs ?? Number.NaN)}). One call that enqueues and starts would cost about one enqueue, ~${times(estimate)} PING by this run's split of the two (enqueue is ${percent(split)} of the pair), i.e. ~${times(bull.medianRatio / estimate)} cheaper than BullMQ's ${times(bull.medianRatio)}: ${bull.medianRatio / estimate >= 1.5 ? 'enough for the 1.5× target' : 'not enough alone for 1.5×; the enqueue itself must get cheaper too (see the writes above)'}.`,
+      `**A run that starts at once is one call**: the store's client sent ${life.roundTrips.storeStartAtOnce} commands per \`enqueue\` with \`start\`; it should send one EVALSHA (a NOSCRIPT retry or a rollout-mode store sends more).`,
     );
   }
   const cheaper = bull.medianUs / ours.medianUs;
   if (cheaper < 1.5) {
+    const f = life.footprints;
+    const pingUs = ours.baselineMedianUs;
     out.push(
-      `**A run start ≥ 1.5× cheaper than BullMQ's** (measured ${times(cheaper)}). Both take two round trips; Redis time per run start is ${duration(life.footprints.storeStart?.redisUs ?? Number.NaN)} for the store against ${duration(life.footprints.bullStart?.redisUs ?? Number.NaN)} for BullMQ, heap ${bytes(life.footprints.storeStart?.heapBytes ?? Number.NaN)} against ${bytes(life.footprints.bullStart?.heapBytes ?? Number.NaN)}. The round trip is the larger share, so the one-call start above is the change that moves this target; the write-path cuts shave the rest.`,
+      `**A run start ≥ 1.5× cheaper than BullMQ's** (measured ${times(cheaper)}: one call at ${times(ours.medianRatio)} PING against BullMQ's two at ${times(bull.medianRatio)}). Redis time per run start is ${duration(f.storeStartAtOnce.redisUs)} for the store against ${duration(f.bullStart.redisUs)} for BullMQ's two scripts, heap ${bytes(f.storeStartAtOnce.heapBytes)} against ${bytes(f.bullStart.heapBytes)}. With the round trips down to one, what is left is the enqueue script's own time: 1.5× needs a run start of ${times(bull.medianRatio / 1.5)} PING (${duration(bull.medianUs / 1.5 - pingUs)} over a PING for the client and Redis together); see the writes above for where an enqueue spends it.`,
     );
   }
   return out;
@@ -209,7 +207,7 @@ export function diagnosis(
   const findings = [
     ...(reads ? pageFindings(reads, profile) : []),
     ...(writes ? writeFindings(writes, profile) : []),
-    ...(life ? lifecycleFindings(life, writes) : []),
+    ...(life ? lifecycleFindings(life) : []),
     ...(memory ? memoryFindings(memory, profile) : []),
     ...(sweeper ? sweeperFindings(sweeper) : []),
   ];

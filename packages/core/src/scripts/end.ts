@@ -10,14 +10,19 @@
  */
 export const END = `
 local id = ARGV[2]
-local value, ls, rank, phase, lapse_at = load_run(id)
-local status = phase == 1 and 'c:running' or 'c:queued'
+local value = load_value(id)
+local _, s, lapse_at, src = split_value(value)
+local status = s == '' and 'c:queued' or 'c:running'
 local fields = { 'seq', 'c:queued', 'c:running', 'hw' }
-local _, _, _, src = split_value(value)
-if rank > 0 then fields[5] = 's:' .. src end
+if src ~= '' then
+  fields[5] = 's:' .. src
+  fields[6] = 'r:' .. src
+end
 local m = read_meta(fields)
 local now = scope_now(m.hw)
+lapse_at = tonumber(lapse_at)
 check_live(id, lapse_at, now, m.hw)
+local rank = source_rank(m, id, src)
 -- the scope's last run: it leaves the registry now (unless reports wait in the outbox), so a
 -- registry never keeps scopes that are gone, even where no sweeper runs
 local emptied = num(m['c:queued']) + num(m['c:running']) <= 1
@@ -26,9 +31,10 @@ local zsets = { KEYS[2] }
 if rank > 0 then zsets[#zsets + 1] = KEYS[3] end
 if emptied then zsets[#zsets + 1] = KEYS[6] end
 check_zsets(zsets)
+-- the first write: a run with data but no lease entry changes nothing
+if redis.call('ZREM', KEYS[4], id) == 0 then no_lease(id) end
 redis.call('HDEL', KEYS[1], id)
 redis.call('ZREM', KEYS[2], id)
-redis.call('ZREM', KEYS[4], id)
 local seq = num(m.seq) + 1
 local changes = { 'seq', seq, status, num(m[status]) - 1, 'hw', fmt(now) }
 if rank > 0 then
@@ -47,7 +53,7 @@ if emptied then
   redis.call('ZREM', KEYS[6], ARGV[1])
   redis.call('HDEL', KEYS[5], 'lb')
 end
-local s = fmt(ls)
-publish(ARGV[3], ARGV[4], 'ended', seq, id, s, value)
-return { value, s }
+local ls = fmt((rank * 2 + (s == '' and 0 or 1)) * T + lapse_at)
+publish(ARGV[3], ARGV[4], 'ended', seq, id, ls, value)
+return { value, ls }
 `;

@@ -1,18 +1,24 @@
 /**
- * enqueue: adds a queued run. The same request again returns the active run unchanged (ioredis
+ * enqueue: adds a queued run, or (start) a running one in the same step. The same request again returns the active run unchanged (ioredis
  * re-sends in-flight commands after a reconnect), even after progress changed its caption or
  * data (the value keeps a fingerprint of the ones it was enqueued with); a different payload
- * fails CONFLICT. An id whose run lapsed but was not swept yet is reported (the run goes to the
+ * fails CONFLICT; so does a start for a run found queued (enqueued without start: a different
+ * request) or found running since another explicit startedAt. An id whose run lapsed but was not swept yet is reported (the run goes to the
  * sweeper's outbox, due at once, with its `expired` event) and replaced by the new run.
  *
  * KEYS: 1 runs, 2 index, 3 by-source, 4 lease, 5 meta, 6 registry, 7 outbox, 8 outbox schedule
  * ARGV: 1 tag, 2 id, 3 leaseMs, 4 graceMs, 5 channel, 6 pubmode, 7 queuedAt|'', 8 source|'',
- *       9 captionJSON|'', 10 dataJSON|'', 11 maxSources, 12 outboxTtlMs
- * Returns: { value, leaseScore, created (1|0), runs in the scope after the call (-1: unchanged) }
+ *       9 captionJSON|'', 10 dataJSON|'', 11 maxSources, 12 outboxTtlMs, 13 start ('1'|''),
+ *       14 startedAt|''
+ * Returns: { value of the run found ('' when this call added it: the caller knows the rest),
+ *   runs in the scope after the call (-1: unchanged), queuedAt, startedAt|'', leaseDeadline }
+ * Events: \`queued\`, or (start) \`queued\` then \`started\`, each with its own sequence number, so
+ * a viewer sees the same changes as after enqueue + start.
  */
 export const ENQUEUE = `
 local id = ARGV[2]
 local source = ARGV[8]
+local start = ARGV[13] == '1'
 local fields = { 'exp', 'lb', 'seq', 'c:queued', 'c:running', 'hw' }
 if source ~= '' then
   fields[7] = 'r:' .. source
@@ -58,20 +64,35 @@ end
 local q = now
 if ARGV[7] ~= '' then q = tonumber(ARGV[7]) end
 local qs = fmt(q)
-local value = join_value(qs, '', fmt(deadline), source, ARGV[9], ARGV[10])
+local ss, phase_t = '', q
+if start then
+  phase_t = now
+  if ARGV[14] ~= '' then phase_t = tonumber(ARGV[14]) end
+  ss = fmt(phase_t)
+end
+-- phase * T of the index scores: running runs sort above queued ones
+local band = start and T or 0
+local ds = fmt(deadline)
+local value = join_value(qs, ss, ds, source, ARGV[9], ARGV[10])
 local seq = num(m.seq)
 local replaced = false
 -- the first write: it also tells whether the id is already in Redis
 if redis.call('HSETNX', KEYS[1], id, value) == 0 then
   local existing = redis.call('HGET', KEYS[1], id)
-  local eq, _, d, src, cap, data, fp = split_value(existing)
+  local eq, es, d, src, cap, data, fp = split_value(existing)
   if tonumber(d) > now then
     local same = cap == ARGV[9] and data == ARGV[10]
     if fp ~= '' then same = fingerprint(ARGV[9], ARGV[10]) == fp end
     if src ~= source or not same or (ARGV[7] ~= '' and eq ~= ARGV[7]) then
       fail('CONFLICT', 'run ' .. id .. ' is already active with a different payload; end it first or use a new id.')
     end
-    return { existing, '', 0, -1 }
+    if start and es == '' then
+      fail('CONFLICT', 'run ' .. id .. ' is already queued (enqueued without start); start it with start.')
+    end
+    if start and ARGV[14] ~= '' and es ~= ARGV[14] then
+      fail('CONFLICT', 'run ' .. id .. ' is already running since ' .. es .. '.')
+    end
+    return { existing, -1, '', '', '' }
   end
   -- The id lapsed and no sweep removed it yet: report it as a sweep would (its report waits in
   -- the outbox, due now) and take its place. Nothing was written so far: check types first.
@@ -102,20 +123,24 @@ if redis.call('HSETNX', KEYS[1], id, value) == 0 then
   lower = must_lower(m, visit)
   keep_outbox(now, tonumber(ARGV[12]))
 end
-redis.call('ZADD', KEYS[2], qs, id)
-local ls = fmt(rank * 2 * T + deadline)
+redis.call('ZADD', KEYS[2], fmt(band + phase_t), id)
+local ls = fmt(rank * 2 * T + band + deadline)
 redis.call('ZADD', KEYS[4], ls, id)
-seq = seq + 1
-local queued = num(m['c:queued']) + 1
-local size = queued + num(m['c:running'])
+-- one event (queued), or two (queued, started)
+seq = seq + (start and 2 or 1)
+local st = start and 'c:running' or 'c:queued'
+m[st] = num(m[st]) + 1
+local size = num(m['c:queued']) + num(m['c:running'])
 local created = size == 1
-local changes = { 'c:queued', queued, 'seq', seq, 'hw', fmt(now) }
+local changes = { st, m[st], 'seq', seq, 'hw', fmt(now) }
 if replaced then
-  changes[#changes + 1] = 'c:running'
-  changes[#changes + 1] = num(m['c:running'])
+  -- the replaced run's status, when it is not the new one's
+  local other = start and 'c:queued' or 'c:running'
+  changes[#changes + 1] = other
+  changes[#changes + 1] = num(m[other])
 end
 if rank > 0 then
-  redis.call('ZADD', KEYS[3], fmt(rank * 2 * T + q), id)
+  redis.call('ZADD', KEYS[3], fmt(rank * 2 * T + band + phase_t), id)
   local n = num(m['s:' .. source]) + 1
   if n == 1 then created = true end
   changes[#changes + 1] = 's:' .. source
@@ -132,6 +157,14 @@ end
 if lower then lower_registry(visit, changes) end
 redis.call('HSET', KEYS[5], unpack(changes))
 keep_alive(deadline, tonumber(ARGV[4]), created, num(m.exp))
-publish(ARGV[5], ARGV[6], 'queued', seq, id, ls, value)
-return { value, ls, 1, size }
+if start then
+  if has_listeners(ARGV[5], ARGV[6]) then
+    local queued = join_value(qs, '', ds, source, ARGV[9], ARGV[10])
+    send_event(ARGV[5], ARGV[6], 'queued', seq - 1, id, fmt(rank * 2 * T + deadline), queued)
+    send_event(ARGV[5], ARGV[6], 'started', seq, id, ls, value)
+  end
+else
+  publish(ARGV[5], ARGV[6], 'queued', seq, id, ls, value)
+end
+return { '', size, qs, ss, ds }
 `;

@@ -132,12 +132,14 @@ local function keep_alive(deadline, grace, force, exp)
     redis.call('PEXPIREAT', KEYS[6], new_exp, 'GT')
   end
 end
--- Publishes a change event with its sequence number (the caller stores seq in meta), if anyone
--- listens on this node: an event nobody receives would still be copied to every replica.
--- mode '0': events off, '1': PUBLISH, '2': SPUBLISH (sharded pub/sub, Redis Cluster).
-local function publish(channel, mode, kind, seq, id, lease_score, value)
-  if mode == '0' then return end
-  if redis.call('PUBSUB', mode == '2' and 'SHARDNUMSUB' or 'NUMSUB', channel)[2] == 0 then return end
+-- Whether anyone listens to the scope's events on this node: an event nobody receives would still
+-- be copied to every replica. mode '0': events off, '1': PUBLISH, '2': SPUBLISH (Redis Cluster).
+local function has_listeners(channel, mode)
+  if mode == '0' then return false end
+  return redis.call('PUBSUB', mode == '2' and 'SHARDNUMSUB' or 'NUMSUB', channel)[2] ~= 0
+end
+-- Sends an event without asking has_listeners (for a caller that asked once for several events).
+local function send_event(channel, mode, kind, seq, id, lease_score, value)
   local msg = kind .. '\n' .. seq .. '\n' .. id .. '\n' .. lease_score .. '\n' .. value
   if mode == '2' then
     redis.call('SPUBLISH', channel, msg)
@@ -145,23 +147,44 @@ local function publish(channel, mode, kind, seq, id, lease_score, value)
     redis.call('PUBLISH', channel, msg)
   end
 end
+-- Publishes a change event with its sequence number (the caller stores seq in meta), if anyone
+-- listens (see has_listeners).
+local function publish(channel, mode, kind, seq, id, lease_score, value)
+  if has_listeners(channel, mode) then send_event(channel, mode, kind, seq, id, lease_score, value) end
+end
 -- Adds by to a meta counter (the sweeper's batches); a counter at zero is removed.
 local function incr(field, by)
   local n = redis.call('HINCRBY', KEYS[5], field, by)
   if n <= 0 then redis.call('HDEL', KEYS[5], field) end
   return n
 end
--- Loads a run: value, lease score, rank, phase, deadline; fails NOT_FOUND if it is not in Redis.
-local function load_run(id)
+-- Loads a run's value; fails NOT_FOUND if it is not in Redis. Its lease deadline and phase are in
+-- the value and its source rank in meta (r:<source>), so no ZSCORE is needed: see set_lease.
+local function load_value(id)
   local value = redis.call('HGET', KEYS[1], id)
   if not value then
     fail('NOT_FOUND', 'run ' .. id .. ' is not active (never enqueued, or ended or expired).')
   end
-  local ls = redis.call('ZSCORE', KEYS[4], id)
-  if not ls then fail('INTERNAL', 'run ' .. id .. ' has data but no lease entry.') end
-  ls = tonumber(ls)
-  local rank, phase, deadline = decode_lease(ls)
-  return value, ls, rank, phase, deadline
+  return value
+end
+-- The rank of a run's source (0: none), from meta fields read with 'r:' .. src.
+local function source_rank(m, id, src)
+  if src == '' then return 0 end
+  local rank = tonumber(m['r:' .. src])
+  if not rank then fail('INTERNAL', 'run ' .. id .. ' has a source without a rank.') end
+  return rank
+end
+local function no_lease(id)
+  fail('INTERNAL', 'run ' .. id .. ' has data but no lease entry.')
+end
+-- Moves a run's lease entry to score, as the first write of the script (XX: never adds one), so a
+-- run with data but no lease entry fails INTERNAL before anything is written. CH counts a changed
+-- score; an unchanged one (a renewal within the same millisecond) is told apart by a ZSCORE.
+local function set_lease(id, score)
+  if redis.call('ZADD', KEYS[4], 'XX', 'CH', score, id) == 0
+    and not redis.call('ZSCORE', KEYS[4], id) then
+    no_lease(id)
+  end
 end
 -- Fails NOT_FOUND when the run's lease lapsed (a lapsed run belongs to the sweeper and is never
 -- brought back). First records now as the scope's high-water mark hw (a failing script keeps the

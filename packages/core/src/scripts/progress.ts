@@ -14,22 +14,26 @@
  */
 export const PROGRESS = `
 local id = ARGV[2]
-local m = read_meta({ 'exp', 'lb', 'seq', 'hw' })
+local value = load_value(id)
+local q, s, lapse_at, src, cap, data, fp = split_value(value)
+local fields = { 'exp', 'lb', 'seq', 'hw' }
+if src ~= '' then fields[5] = 'r:' .. src end
+local m = read_meta(fields)
 local now = scope_now(m.hw)
-local value, _, rank, phase, lapse_at = load_run(id)
-check_live(id, lapse_at, now, m.hw)
+check_live(id, tonumber(lapse_at), now, m.hw)
+local rank = source_rank(m, id, src)
+local phase = s == '' and 0 or 1
 local deadline = now + tonumber(ARGV[3])
 local lower = must_lower(m, deadline)
 if lower then check_zsets({ KEYS[6] }) end
-local q, s, _, src, cap, data, fp = split_value(value)
+local nls = fmt((rank * 2 + phase) * T + deadline)
+set_lease(id, nls)
 local new_cap, new_data = cap, data
 if ARGV[8] == '1' then new_cap = ARGV[9] end
 if ARGV[10] == '1' then new_data = ARGV[11] end
 if fp == '' and (new_cap ~= cap or new_data ~= data) then fp = fingerprint(cap, data) end
 value = join_value(q, s, fmt(deadline), src, new_cap, new_data, fp)
 redis.call('HSET', KEYS[1], id, value)
-local nls = fmt((rank * 2 + phase) * T + deadline)
-redis.call('ZADD', KEYS[4], nls, id)
 local changes = {}
 local seq = num(m.seq)
 if ARGV[7] == 'progress' then

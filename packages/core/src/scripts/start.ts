@@ -8,31 +8,35 @@
  */
 export const START = `
 local id = ARGV[2]
-local m = read_meta({ 'exp', 'lb', 'seq', 'c:queued', 'c:running', 'hw' })
+local value = load_value(id)
+local q, s, lapse_at, src, cap, data, fp = split_value(value)
+local fields = { 'exp', 'lb', 'seq', 'c:queued', 'c:running', 'hw' }
+if src ~= '' then fields[7] = 'r:' .. src end
+local m = read_meta(fields)
 local now = scope_now(m.hw)
-local value, _, rank, phase, lapse_at = load_run(id)
-check_live(id, lapse_at, now, m.hw)
-local q, s, _, src, cap, data, fp = split_value(value)
-if phase == 1 then
+check_live(id, tonumber(lapse_at), now, m.hw)
+if s ~= '' then
   if ARGV[7] ~= '' and ARGV[7] ~= s then
     fail('CONFLICT', 'run ' .. id .. ' is already running since ' .. s .. '.')
   end
   return { value, '', 0 }
 end
+local rank = source_rank(m, id, src)
 local deadline = now + tonumber(ARGV[3])
 local lower = must_lower(m, deadline)
 local zsets = { KEYS[2] }
 if rank > 0 then zsets[#zsets + 1] = KEYS[3] end
 if lower then zsets[#zsets + 1] = KEYS[6] end
 check_zsets(zsets)
+-- the first write (the phase changes, so the score always does)
+local nls = fmt(rank * 2 * T + T + deadline)
+if redis.call('ZADD', KEYS[4], 'XX', 'CH', nls, id) == 0 then no_lease(id) end
 local started = now
 if ARGV[7] ~= '' then started = tonumber(ARGV[7]) end
 value = join_value(q, fmt(started), fmt(deadline), src, cap, data, fp)
 redis.call('HSET', KEYS[1], id, value)
 redis.call('ZADD', KEYS[2], fmt(T + started), id)
 if rank > 0 then redis.call('ZADD', KEYS[3], fmt(rank * 2 * T + T + started), id) end
-local nls = fmt(rank * 2 * T + T + deadline)
-redis.call('ZADD', KEYS[4], nls, id)
 local seq = num(m.seq) + 1
 local changes = {
   'c:queued', num(m['c:queued']) - 1, 'c:running', num(m['c:running']) + 1, 'seq', seq,

@@ -107,6 +107,8 @@ export function errorContract(ctx: ContractContext): void {
       [runBody('r1', { queuedAt: 'yesterday' }), 400, 'INVALID_ARGUMENT', 'queuedAt'],
       [runBody('r1', { source: 'not a label' }), 400, 'INVALID_ARGUMENT', 'source'],
       [runBody('r1', { status: 'running' }), 400, 'INVALID_ARGUMENT', 'status'],
+      [runBody('r1', { start: 'yes' }), 400, 'INVALID_ARGUMENT', 'start'],
+      [runBody('r1', { start: { startedAt: -1 } }), 400, 'INVALID_ARGUMENT', 'start.startedAt'],
       [runBody('r1', { caption: 'x'.repeat(501) }), 413, 'PAYLOAD_TOO_LARGE', 'caption'],
       [
         runBody('r1', { data: { model: 'x'.repeat(20_000), tokens: 1 } }),

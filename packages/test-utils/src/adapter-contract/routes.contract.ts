@@ -92,6 +92,30 @@ export function routeContract(ctx: ContractContext): void {
     expect(conflict.body.error.code).toBe('CONFLICT');
   });
 
+  it('enqueue with start answers the running run in one call; a re-send answers the same', async () => {
+    const api = ctx.as(ctx.scope());
+    const body = runBody('r1', { start: true });
+    const running = await api.post('/runs/active', body);
+    expect(running.status).toBe(201);
+    expect(Object.keys(running.body).sort()).toEqual(RUN_KEYS);
+    expect(running.body).toMatchObject({ id: 'r1', status: 'running', source: 'api' });
+    expect(running.body.startedAt).toEqual(expect.any(Number));
+    expect((await api.post('/runs/active', body)).body).toEqual(running.body);
+    expect((await api.get('/runs/active/r1')).body).toEqual(running.body);
+    expect((await api.get('/runs/active/counts')).body.byStatus).toEqual({ queued: 0, running: 1 });
+
+    const at = await api.post(
+      '/runs/active',
+      runBody('r2', { start: { startedAt: 1_700_000_000_000 } }),
+    );
+    expect(at.body).toMatchObject({ status: 'running', startedAt: 1_700_000_000_000 });
+    // a run enqueued without start is not started by an enqueue with start: a 409
+    await api.post('/runs/active', runBody('r3'));
+    const conflict = await api.post('/runs/active', runBody('r3', { start: true }));
+    expect(conflict.status).toBe(409);
+    expect(conflict.body.error.code).toBe('CONFLICT');
+  });
+
   it('enqueue with a different payload for an active id is a 409', async () => {
     const api = ctx.as(ctx.scope());
     await api.post('/runs/active', runBody('r1'));
