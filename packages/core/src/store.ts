@@ -130,7 +130,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
     this.onExpired = parsed.onExpired as ExpiredHook<TData> | undefined;
     this.sweeperOptions = {
       lockMs: parsed.sweeper?.lockMs ?? 30_000,
-      batchSize: parsed.sweeper?.batchSize ?? 200,
+      batchSize: parsed.sweeper?.batchSize ?? 100,
       reclaimMs: parsed.sweeper?.reclaimMs ?? 60_000,
       maxAttempts: parsed.sweeper?.maxAttempts ?? 10,
       hookTimeoutMs: parsed.sweeper?.hookTimeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS,
