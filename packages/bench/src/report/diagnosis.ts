@@ -41,12 +41,14 @@ function pageFindings(reads: ReadsData, profile: ProfileData): string[] {
   if (!g || !e || !d) return [];
   const out: string[] = [];
   const list = profile.cpu.list;
-  const decode = list.top.find((t) => t.fn.startsWith('decodeRun'))?.us ?? 0;
+  const decode = list.top
+    .filter((t) => t.fn.startsWith('decodeRun'))
+    .reduce((sum, t) => sum + t.us, 0);
   const cursor = list.top.find((t) => t.fn.startsWith('encodeCursor'))?.us ?? 0;
   const lua = profile.lua;
   if (g.timing.medianRatio > 2.4) {
     out.push(
-      `**A page ≤ 2.4× PING** (measured ${times(g.timing.medianRatio)} at ${count(largest)}, first page). The floor E, the same ZRANGE + HMGET in one bare script, costs ${times(e.timing.medianRatio)} here, and the two-round-trip D ${times(d.timing.medianRatio)}: ${e.timing.medianRatio > 2.4 ? 'on this machine the floor itself is above the target' : 'the target is within reach of the floor'}. Redis spends ${duration(g.footprint.redisUs)} on the page script against ${duration(e.footprint.redisUs)} for the floor and ${duration(d.footprint.redisUs)} for D's plain commands: moving 25 values of ~800 B into Lua costs ${duration(lua.pageInUs)} by itself (${duration(lua.smallPageInUs)} for the same HMGET of 8 B values), so any Lua page pays it. The list script makes ${inner(profile, 'list')}. On the client a page costs ${duration(busy(list))} of CPU: \`decodeRun\` ${duration(decode)} (it JSON.parses all 25 payloads eagerly), \`encodeCursor\` ${duration(cursor)} (an HMAC per page), zod ${duration(list.byCategory.zod)}, ioredis ${duration(list.byCategory.ioredis)}. Suggestions: parse \`data\` lazily (or hand adapters the raw JSON they re-serialize anyway), saving about ${duration(decode)} of CPU and most of the garbage a page.`,
+      `**A page ≤ 2.4× PING** (measured ${times(g.timing.medianRatio)} at ${count(largest)}, first page). The floor E, the same ZRANGE + HMGET in one bare script, costs ${times(e.timing.medianRatio)} here, and the two-round-trip D ${times(d.timing.medianRatio)}: ${e.timing.medianRatio > 2.4 ? 'on this machine the floor itself is above the target' : 'the target is within reach of the floor'}. Redis spends ${duration(g.footprint.redisUs)} on the page script against ${duration(e.footprint.redisUs)} for the floor and ${duration(d.footprint.redisUs)} for D's plain commands: moving 25 values of ~800 B into Lua costs ${duration(lua.pageInUs)} by itself (${duration(lua.smallPageInUs)} for the same HMGET of 8 B values), so any Lua page pays it. The list script makes ${inner(profile, 'list')}. On the client a page costs ${duration(busy(list))} of CPU: decoding the 25 runs ${duration(decode)} (\`decodeRunLazily\`: \`data\` is parsed only when read, so a page parses no payload the caller does not read), \`encodeCursor\` ${duration(cursor)} (an HMAC per page), zod ${duration(list.byCategory.zod)} (only for options that fail the plain checks), ioredis ${duration(list.byCategory.ioredis)}. The store's page costs ${times(g.timing.medianRatio / e.timing.medianRatio)} the floor E in the same loop: ${g.timing.medianRatio / e.timing.medianRatio <= 1.05 ? 'what is left over the target is the floor itself, i.e. the round trip and the Lua page on this machine (the ratio grows with the load average; ~2.2× quiet for E)' : "the rest is the page script's extra calls (meta, TIME, totals, the cursor score) and the client work above"}.`,
     );
   }
   const speedups: string[] = [];
@@ -72,7 +74,7 @@ function pageFindings(reads: ReadsData, profile: ProfileData): string[] {
   }
   if (g.footprint.heapBytes > 60 * 1024) {
     out.push(
-      `**≤ 60 KiB of JS garbage a page** (measured ${bytes(g.footprint.heapBytes)}). The floor E allocates ${bytes(e.footprint.heapBytes)} and D ${bytes(d.footprint.heapBytes)} for the same 25 runs parsed (the reply's ${bytes(g.footprint.replyBytes)} as strings, then the parsed objects); \`store.list\` adds ${bytes(g.footprint.heapBytes - e.footprint.heapBytes)} for its run objects, the cursor and option parsing. Not parsing \`data\` until it is read would take the parsed payloads (most of the difference between a reply string and its objects) out of every page.`,
+      `**≤ 60 KiB of JS garbage a page** (measured ${bytes(g.footprint.heapBytes)}). The floor E allocates ${bytes(e.footprint.heapBytes)} and D ${bytes(d.footprint.heapBytes)} for the same 25 runs parsed (the reply's ${bytes(g.footprint.replyBytes)} as strings, then the parsed objects); \`store.list\` ${g.footprint.heapBytes > e.footprint.heapBytes ? `adds ${bytes(g.footprint.heapBytes - e.footprint.heapBytes)}` : `saves ${bytes(e.footprint.heapBytes - g.footprint.heapBytes)}`} with its run objects (\`data\` parsed only when read), the cursor and option checks; what remains is the reply's strings and one object per run.`,
     );
   }
   return out;
