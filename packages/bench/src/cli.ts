@@ -14,6 +14,8 @@ const USAGE = `usage: node --expose-gc dist/cli.js [options]
   --json FILE                 also write every number as JSON
   --sections a,b              run only these sections (reads, writes, lifecycle, memory,
                               sweeper, profile, http, telemetry)
+  --sizes n,m                 measure only these project sizes (e.g. 10000 for a quick
+                              reads run: --mode default --sections reads --sizes 10000)
   --cpu-prof-dir DIR          save the profiled operations' .cpuprofile files (DevTools)`;
 
 async function main(): Promise<void> {
@@ -23,6 +25,7 @@ async function main(): Promise<void> {
       out: { type: 'string' },
       json: { type: 'string' },
       sections: { type: 'string' },
+      sizes: { type: 'string' },
       'cpu-prof-dir': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -32,7 +35,12 @@ async function main(): Promise<void> {
     return;
   }
   if (!(values.mode! in MODES)) throw new Error(`unknown --mode ${values.mode}\n${USAGE}`);
-  const mode = MODES[values.mode as BenchModeName];
+  const base = MODES[values.mode as BenchModeName];
+  const sizes = values.sizes?.split(',').map((s) => Number(s.trim()));
+  if (sizes?.some((n) => !Number.isInteger(n) || n < 1)) {
+    throw new Error(`--sizes takes positive integers, got ${values.sizes}\n${USAGE}`);
+  }
+  const mode = sizes ? { ...base, sizes: [...sizes].sort((a, b) => a - b) } : base;
   const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
   const out =
     values.out ??

@@ -2,13 +2,7 @@ import { RedisCaller } from './call/caller.js';
 import { checkClient, closeClient, createClient } from './client.js';
 import type { ActiveRun } from './codec.js';
 import { addedRun, decodeRun } from './codec.js';
-import {
-  DEFAULT_HOOK_TIMEOUT_MS,
-  LIST_LAPSED_SCAN_BUDGET,
-  MAX_OFFSET,
-  MAX_SOURCES_PER_SCOPE,
-} from './constants.js';
-import { decodeCursor, encodeCursor } from './cursor.js';
+import { DEFAULT_HOOK_TIMEOUT_MS, MAX_SOURCES_PER_SCOPE } from './constants.js';
 import { ActiveRunsError } from './errors.js';
 import type {
   RunEvent,
@@ -18,8 +12,9 @@ import type {
 } from './events/index.js';
 import { RunEventHub } from './events/index.js';
 import type { Scope, ScopeKeys } from './keys.js';
-import { parseRunId, parseScope, writeKeys } from './keys.js';
+import { parseRunId, parseScope } from './keys.js';
 import { createRolloutStore } from './legacy/rollout-store.js';
+import { listRuns } from './list.js';
 import type { ActiveRunsLogger } from './logger.js';
 import { silentLogger } from './logger.js';
 import { captionJson, dataJson } from './payload.js';
@@ -27,7 +22,6 @@ import type { DataSchema, RedisLike } from './schemas.js';
 import {
   enqueueInputSchema,
   heartbeatOptionsSchema,
-  listOptionsSchema,
   parseInput,
   progressInputSchema,
   startOptionsSchema,
@@ -146,7 +140,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
     this.onExpired = parsed.onExpired as ExpiredHook<TData> | undefined;
     this.sweeperOptions = {
       lockMs: parsed.sweeper?.lockMs ?? 30_000,
-      batchSize: parsed.sweeper?.batchSize ?? 200,
+      batchSize: parsed.sweeper?.batchSize ?? 100,
       reclaimMs: parsed.sweeper?.reclaimMs ?? 60_000,
       maxAttempts: parsed.sweeper?.maxAttempts ?? 10,
       hookTimeoutMs: parsed.sweeper?.hookTimeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS,
@@ -257,69 +251,7 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
   }
 
   async list(scope: Scope, options?: ListOptions): Promise<ListPage<TData>> {
-    const keys = this.keys(scope);
-    const parsed = parseInput(listOptionsSchema, options, 'options');
-    if (parsed.page !== undefined && parsed.cursor) {
-      throw new ActiveRunsError(
-        'INVALID_ARGUMENT',
-        'options: pass either cursor (cursor paging) or page (offset paging), not both.',
-        { details: { field: 'options.cursor' } },
-      );
-    }
-    if (
-      parsed.limit !== undefined &&
-      parsed.pageSize !== undefined &&
-      parsed.limit !== parsed.pageSize
-    ) {
-      throw new ActiveRunsError(
-        'INVALID_ARGUMENT',
-        'options: limit and pageSize disagree; pass one of them.',
-        { details: { field: 'options.pageSize' } },
-      );
-    }
-    const limit = parsed.limit ?? parsed.pageSize ?? 25;
-    let offset = 0;
-    if (parsed.page !== undefined) {
-      offset = (parsed.page - 1) * limit;
-      if (offset + limit > MAX_OFFSET) {
-        throw new ActiveRunsError(
-          'INVALID_ARGUMENT',
-          `options.page: offset paging reaches ${MAX_OFFSET} rows deep; follow nextCursor for deeper pages.`,
-          { details: { field: 'options.page' } },
-        );
-      }
-    }
-    const status = parsed.status ?? 'all';
-    const source = parsed.source ?? '';
-    const binding = `${keys.tag}|${status}|${source}`;
-    const cursor = parsed.cursor ? decodeCursor(parsed.cursor, binding, this.cursorSecret) : null;
-    const reply = (await this.call(SCRIPTS.list, 'list', false, writeKeys(keys), [
-      keys.tag,
-      status,
-      source,
-      limit,
-      offset,
-      cursor ? cursor.score : '',
-      cursor ? cursor.id : '',
-      LIST_LAPSED_SCAN_BUDGET,
-    ])) as Reply;
-    const items: ActiveRun<TData>[] = [];
-    for (let i = 4; i < reply.length; i += 2) {
-      items.push(decodeRun<TData>(String(reply[i]), String(reply[i + 1])));
-    }
-    const nextScore = String(reply[1]);
-    return {
-      items,
-      total: Number(reply[0]),
-      nextCursor:
-        nextScore === ''
-          ? null
-          : encodeCursor(
-              { score: Number(nextScore) - Number(reply[3] ?? 0), id: String(reply[2]) },
-              binding,
-              this.cursorSecret,
-            ),
-    };
+    return listRuns<TData>(this.caller, this.keys(scope), options, this.cursorSecret);
   }
 
   async counts(scope: Scope): Promise<RunCounts> {

@@ -6,6 +6,7 @@ import { createActiveRunStore, scopeKeys } from '../src/index.js';
 import { parseScope, registryKey } from '../src/keys.js';
 import { SCRIPTS } from '../src/scripts/index.js';
 import { sleep, useStoreHarness } from './harness.js';
+import { monitorCommands } from './monitor.js';
 
 const h = useStoreHarness();
 const scopeA = { workspaceId: 'w', projectId: 'a' };
@@ -172,6 +173,52 @@ describe('sweeper', () => {
     for (const s of stores) await s.close();
   });
 
+  it("a batch is acknowledged inside the next batch's call: one round trip per batch", async () => {
+    const prefix = h.track(`test:sweep-acks:${Date.now()}`);
+    const reported: string[] = [];
+    const store = createActiveRunStore({
+      redis: h.client,
+      prefix,
+      leaseMs: 200,
+      onExpired: (run) => {
+        reported.push(run.id);
+      },
+      sweeper: { batchSize: 10 },
+    });
+    const scope = { workspaceId: 'acks', projectId: 'p' };
+    for (let i = 0; i < 25; i++) await store.enqueue(scope, { id: `r${i}` });
+    await sleep(300);
+    const keys = scopeKeys(prefix, parseScope(scope));
+    // this store's scripts only (the server may be shared): their first key is the scope's
+    const monitor = await monitorCommands(
+      h.client,
+      (args) => /^eval(sha)?$/i.test(String(args[0])) && String(args[3]).startsWith(prefix),
+    );
+    try {
+      const result = await store.sweep();
+      await monitor.flush(keys.runs);
+      const byKeys = (n: number) => monitor.seen.filter((args) => String(args[2]) === String(n));
+      // 3 claiming calls (10 + 10 + 5 runs), the 2nd and 3rd carrying the answers of the one
+      // before; the last batch's answers go alone in one settle call
+      expect(result.expired).toBe(25);
+      expect(byKeys(SCRIPTS.sweep.numberOfKeys).length).toBe(3);
+      expect(byKeys(SCRIPTS.settle.numberOfKeys).length).toBe(1);
+      const sweepArgs = byKeys(SCRIPTS.sweep.numberOfKeys).map(
+        (args) => args.length - 3 - SCRIPTS.sweep.numberOfKeys - 8,
+      );
+      expect(sweepArgs).toEqual([0, 20, 20]);
+    } finally {
+      monitor.stop();
+    }
+    expect(reported.sort()).toEqual(Array.from({ length: 25 }, (_, i) => `r${i}`).sort());
+    // every report acknowledged: nothing is handed out again, the outbox is empty
+    expect(await h.client.hlen(keys.expired)).toBe(0);
+    await sleep(250);
+    const again = await store.sweep();
+    expect(again.expired + again.redelivered).toBe(0);
+    await store.close();
+  });
+
   it('another instance takes over when a sweeper dies holding the lock', async () => {
     const reports: string[] = [];
     const store = h.store({
@@ -278,7 +325,7 @@ describe('sweeper', () => {
       );
       const longestUs = Math.max(...sweepCalls.map((e) => e[2]));
       console.log(
-        `[sweeper] 100k lapsed runs: fill ${fillMs.toFixed(0)} ms, sweep ${result.durationMs.toFixed(0)} ms in ${sweepCalls.length} script calls over 100 µs (batches of 200), longest script ${(longestUs / 1000).toFixed(2)} ms (SLOWLOG), longest round trip ${result.longestCallMs.toFixed(2)} ms`,
+        `[sweeper] 100k lapsed runs: fill ${fillMs.toFixed(0)} ms, sweep ${result.durationMs.toFixed(0)} ms in ${sweepCalls.length} script calls over 100 µs (default batch size), longest script ${(longestUs / 1000).toFixed(2)} ms (SLOWLOG), longest round trip ${result.longestCallMs.toFixed(2)} ms`,
       );
       expect(sweepCalls.length).toBeGreaterThan(0);
       expect(result.expired).toBe(total);

@@ -41,12 +41,14 @@ function pageFindings(reads: ReadsData, profile: ProfileData): string[] {
   if (!g || !e || !d) return [];
   const out: string[] = [];
   const list = profile.cpu.list;
-  const decode = list.top.find((t) => t.fn.startsWith('decodeRun'))?.us ?? 0;
+  const decode = list.top
+    .filter((t) => t.fn.startsWith('decodeRun'))
+    .reduce((sum, t) => sum + t.us, 0);
   const cursor = list.top.find((t) => t.fn.startsWith('encodeCursor'))?.us ?? 0;
   const lua = profile.lua;
   if (g.timing.medianRatio > 2.4) {
     out.push(
-      `**A page ≤ 2.4× PING** (measured ${times(g.timing.medianRatio)} at ${count(largest)}, first page). The floor E, the same ZRANGE + HMGET in one bare script, costs ${times(e.timing.medianRatio)} here, and the two-round-trip D ${times(d.timing.medianRatio)}: ${e.timing.medianRatio > 2.4 ? 'on this machine the floor itself is above the target' : 'the target is within reach of the floor'}. Redis spends ${duration(g.footprint.redisUs)} on the page script against ${duration(e.footprint.redisUs)} for the floor and ${duration(d.footprint.redisUs)} for D's plain commands: moving 25 values of ~800 B into Lua costs ${duration(lua.pageInUs)} by itself (${duration(lua.smallPageInUs)} for the same HMGET of 8 B values), so any Lua page pays it. The list script makes ${inner(profile, 'list')}. On the client a page costs ${duration(busy(list))} of CPU: \`decodeRun\` ${duration(decode)} (it JSON.parses all 25 payloads eagerly), \`encodeCursor\` ${duration(cursor)} (an HMAC per page), zod ${duration(list.byCategory.zod)}, ioredis ${duration(list.byCategory.ioredis)}. Suggestions: parse \`data\` lazily (or hand adapters the raw JSON they re-serialize anyway), saving about ${duration(decode)} of CPU and most of the garbage a page.`,
+      `**A page ≤ 2.4× PING** (measured ${times(g.timing.medianRatio)} at ${count(largest)}, first page). The floor E, the same ZRANGE + HMGET in one bare script, costs ${times(e.timing.medianRatio)} here, and the two-round-trip D ${times(d.timing.medianRatio)}: ${e.timing.medianRatio > 2.4 ? 'on this machine the floor itself is above the target' : 'the target is within reach of the floor'}. Redis spends ${duration(g.footprint.redisUs)} on the page script against ${duration(e.footprint.redisUs)} for the floor and ${duration(d.footprint.redisUs)} for D's plain commands: moving 25 values of ~800 B into Lua costs ${duration(lua.pageInUs)} by itself (${duration(lua.smallPageInUs)} for the same HMGET of 8 B values), so any Lua page pays it. The list script makes ${inner(profile, 'list')}. On the client a page costs ${duration(busy(list))} of CPU: decoding the 25 runs ${duration(decode)} (\`decodeRunLazily\`: \`data\` is parsed only when read, so a page parses no payload the caller does not read), \`encodeCursor\` ${duration(cursor)} (an HMAC per page), zod ${duration(list.byCategory.zod)} (only for options that fail the plain checks), ioredis ${duration(list.byCategory.ioredis)}. The store's page costs ${times(g.timing.medianRatio / e.timing.medianRatio)} the floor E in the same loop: ${g.timing.medianRatio / e.timing.medianRatio <= 1.05 ? 'what is left over the target is the floor itself, i.e. the round trip and the Lua page on this machine (the ratio grows with the load average; ~2.2× quiet for E)' : "the rest is the page script's extra calls (meta, TIME, totals, the cursor score) and the client work above"}.`,
     );
   }
   const speedups: string[] = [];
@@ -72,7 +74,7 @@ function pageFindings(reads: ReadsData, profile: ProfileData): string[] {
   }
   if (g.footprint.heapBytes > 60 * 1024) {
     out.push(
-      `**≤ 60 KiB of JS garbage a page** (measured ${bytes(g.footprint.heapBytes)}). The floor E allocates ${bytes(e.footprint.heapBytes)} and D ${bytes(d.footprint.heapBytes)} for the same 25 runs parsed (the reply's ${bytes(g.footprint.replyBytes)} as strings, then the parsed objects); \`store.list\` adds ${bytes(g.footprint.heapBytes - e.footprint.heapBytes)} for its run objects, the cursor and option parsing. Not parsing \`data\` until it is read would take the parsed payloads (most of the difference between a reply string and its objects) out of every page.`,
+      `**≤ 60 KiB of JS garbage a page** (measured ${bytes(g.footprint.heapBytes)}). The floor E allocates ${bytes(e.footprint.heapBytes)} and D ${bytes(d.footprint.heapBytes)} for the same 25 runs parsed (the reply's ${bytes(g.footprint.replyBytes)} as strings, then the parsed objects); \`store.list\` ${g.footprint.heapBytes > e.footprint.heapBytes ? `adds ${bytes(g.footprint.heapBytes - e.footprint.heapBytes)}` : `saves ${bytes(e.footprint.heapBytes - g.footprint.heapBytes)}`} with its run objects (\`data\` parsed only when read), the cursor and option checks; what remains is the reply's strings and one object per run.`,
     );
   }
   return out;
@@ -129,6 +131,21 @@ function lifecycleFindings(life: LifecycleData): string[] {
   return out;
 }
 
+/** What a layout change would do to one variant's store figure, from its measured structures. */
+function layoutOptions(v: MemoryData['variants'][0]) {
+  const st = v.structures!;
+  const binary = st.runs - st.runsBinaryIds + 3 * (st.idx - st.idxBinaryIds);
+  const compact = st.runs - st.runsCompactValues;
+  return {
+    binary,
+    compact,
+    both: binary + compact,
+    noSrc: st.src,
+    ratio: (saved: number) => (v.perRun.store - saved) / v.perRun.hash,
+    bull: (saved: number) => v.perRun.bullmq / (v.perRun.store - saved),
+  };
+}
+
 function memoryFindings(memory: MemoryData, profile: ProfileData): string[] {
   const out: string[] = [];
   const structure = (prefix: string) =>
@@ -141,16 +158,37 @@ function memoryFindings(memory: MemoryData, profile: ProfileData): string[] {
     const each = missed.map((v) => {
       const goal = v.variant === 'large' ? 1.35 : 1.5;
       const room = v.perRun.hash * (goal - 1);
-      return `at ~${bytes(v.jsonBytes)} it measured ${times(v.perRun.store / v.perRun.hash)} (${bytes(v.perRun.store)} against ${bytes(v.perRun.hash)} a run), and ${goal}× leaves ${bytes(room)} a run beyond the data: room for ${Math.floor(room / (zsets / 3))} of today's sorted-set entries, not 3`;
+      const st = v.structures;
+      const parts = st
+        ? ` MEMORY USAGE per run: the runs hash ${bytes(st.runs)} (a ${bytes(st.valueBytes)} value, its 36-character id and a dict entry), idx ${bytes(st.idx)}, src ${bytes(st.src)}, lease ${bytes(st.lease)}: ${bytes(st.idx + st.src + st.lease)} of sorted-set entries whatever the payload (each repeats the id, with a skiplist node and a dict entry), against ${bytes(v.perRun.hash)} for the legacy layout's whole run. ${goal}× needs ${bytes(v.perRun.store - v.perRun.hash * goal)} less a run.`
+        : '';
+      return `at ~${bytes(v.jsonBytes)} it measured ${times(v.perRun.store / v.perRun.hash)} (${bytes(v.perRun.store)} against ${bytes(v.perRun.hash)} a run), and ${goal}× leaves ${bytes(room)} a run beyond the data: room for ${Math.floor(room / (zsets / 3))} of today's sorted-set entries, not 3.${parts}`;
     });
+    const options = missed
+      .filter((v) => v.structures)
+      .map((v) => {
+        const o = layoutOptions(v);
+        const st = v.structures!;
+        return `at ~${bytes(v.jsonBytes)}: ids kept as their 16 bytes instead of 36 characters in all four structures save ${bytes(o.binary)} a run (a sorted-set entry ${bytes(st.idx)} -> ${bytes(st.idxBinaryIds)}: the member moves down one allocator size class), giving ${times(o.ratio(o.binary))}; values with times as base-36 deltas and the source as its rank (${bytes(st.valueBytes)} -> ${bytes(st.compactValueBytes)}) save ${bytes(o.compact)} (allocator size classes decide: nothing unless the value crosses one), ${times(o.ratio(o.both))} with both; without the by-source set, ${times(o.ratio(o.noSrc))}`;
+      });
     out.push(
-      `**Memory against the hash-only layout**: ${each.join('; ')}. MEMORY USAGE of the project of ~800 B runs splits a run into its value in the runs hash (${bytes(structure('store: runs'))}; the legacy hash's entry is ${bytes(structure('legacy hash'))}, as the value leaves out the id and status) and three sorted-set entries: idx ${bytes(structure('store: idx'))}, src ${bytes(structure('store: src'))}, lease ${bytes(structure('store: lease'))} (${bytes(zsets)} together, the same at any payload size: each holds the 36-character id again, a skiplist node and a dict entry). So the smaller the payload, the larger the ratio. Options: drop one index (the lease set could carry the phase and serve the status filter, or src could become per-source ranges of idx), or keep ids as 16 binary bytes instead of 36 characters in every structure.`,
+      `**Memory against the hash-only layout**: ${each.join(' ')}${options.length > 0 ? ` Measured in this run on copies of the store's own keys: ${options.join('; ')}.` : ''} So the target is missed by the layout, not by waste: the three sorted sets are what makes a page, a filter and the sweep O(log N). Binary ids would work only for UUIDs (ids are any string up to 128 characters) and, like dropping the by-source set, change every script, the import script, src/legacy/ and the layout version; dropping src would make an unfiltered page merge one range per source (a score per row to format, offset pages O(offset)), which the page targets cannot afford. Not changed in this build.`,
     );
   }
   const worst = Math.min(...memory.variants.map((v) => v.perRun.bullmq / v.perRun.store));
   if (worst < 1.4) {
+    const worstVariant = memory.variants.reduce((a, b) =>
+      b.perRun.bullmq / b.perRun.store < a.perRun.bullmq / a.perRun.store ? b : a,
+    );
+    const bull = worstVariant.bull;
+    const how = bull
+      ? ` Per job, BullMQ keeps a hash of ${bytes(bull.jobHash)} (${bull.jobHashEncoding}-encoded: its ${Object.keys(bull.fields).length} fields ${Object.keys(bull.fields).join(', ')}, and \`data\` of ${bytes(bull.fields.data ?? Number.NaN)} is over Redis' 64-byte listpack limit, so every field gets its own dict entry) and a lock key of ${bytes(bull.lock)}; its data is the legacy JSON (it repeats the id and status the store keeps out of the value). That is BullMQ's real layout with its defaults, so the comparison stands.`
+      : '';
+    const fix = worstVariant.structures
+      ? ` With 16-byte ids (above) it would be ${times(layoutOptions(worstVariant).bull(layoutOptions(worstVariant).binary))}.`
+      : '';
     out.push(
-      `**≥ 1.4× less memory than BullMQ** (measured ${times(worst)} in the worst variant): the three sorted-set entries above are the store's overhead; BullMQ's is a hash per job with its options and a lock key per active job. Without one sorted set (~${bytes(zsets / 3)} a run) the worst variant would be ${times(Math.min(...memory.variants.map((v) => v.perRun.bullmq / (v.perRun.store - zsets / 3))))}.`,
+      `**≥ 1.4× less memory than BullMQ** (measured ${times(worst)} at ~${bytes(worstVariant.jsonBytes)}): the three sorted-set entries above are the store's overhead.${how} Without one sorted set (~${bytes(zsets / 3)} a run) the worst variant would be ${times(Math.min(...memory.variants.map((v) => v.perRun.bullmq / (v.perRun.store - zsets / 3))))}.${fix}`,
     );
   }
   return out;
@@ -160,7 +198,7 @@ function sweeperFindings(sweeper: SweeperData): string[] {
   const out: string[] = [];
   const quiet = sweeper.withoutEvents;
   // from the p99, not the longest: the longest may be a script the OS paused
-  const perRunUs = sweeper.p99SweepScriptUs / 200;
+  const perRunUs = sweeper.p99SweepScriptUs / sweeper.batchSize;
   if (sweeper.longestScriptUs > 5_000) {
     const parts: string[] = [];
     if (sweeper.longestSweepScriptUs > 5_000) {
@@ -169,7 +207,7 @@ function sweeperFindings(sweeper: SweeperData): string[] {
           ? `; without events the longest batch takes ${duration(quiet.longestSweepScriptUs)}, so the per-run \`expired\` event (a new Lua string holding the value, then PUBLISH) is ${percent(1 - quiet.longestSweepScriptUs / sweeper.longestSweepScriptUs)} of it`
           : '; turning events off made no measurable difference';
       parts.push(
-        `a batch of 200 runs took up to ${duration(sweeper.longestSweepScriptUs)} (p99 ${duration(sweeper.p99SweepScriptUs)}; SLOWLOG times are wall-clock, so on a loaded machine the longest may be a script the OS paused), ${duration(perRunUs)} a run at the p99, so a default batch of ${Math.floor(5_000 / perRunUs)} would stay under 5 ms here${events}`,
+        `a batch of ${sweeper.batchSize} runs took up to ${duration(sweeper.longestSweepScriptUs)} (p99 ${duration(sweeper.p99SweepScriptUs)}; SLOWLOG times are wall-clock, so on a loaded machine the longest may be a script the OS paused), ${duration(perRunUs)} a run at the p99, so a default batch of ${Math.floor(5_000 / perRunUs)} would stay under 5 ms here${events}`,
       );
     }
     if (sweeper.longestRegistryReadUs > 5_000) {
@@ -187,7 +225,7 @@ function sweeperFindings(sweeper: SweeperData): string[] {
   if (sweeper.runsPerSecond < 50_000) {
     const rest = sweeper.passMs * 1_000 - sweeper.scriptsTotalUs;
     out.push(
-      `**≥ 50k runs/s** (measured ${count(sweeper.runsPerSecond)}; ${count(quiet.runsPerSecond)} without events): the pass took ${duration(sweeper.passMs * 1_000)}, of which Redis ran its ${count(sweeper.scripts)} scripts for ${duration(sweeper.scriptsTotalUs)} (${duration(sweeper.scriptsTotalUs / sweeper.expired)} a run); the other ${duration(rest)} are the client's: one round trip per batch and one per acknowledgement, in turn, and decoding every run for the hook. 50k runs/s leaves 20 µs a run for Redis and the client together; acknowledging a batch inside the next batch's call halves the round trips.`,
+      `**≥ 50k runs/s** (measured ${count(sweeper.runsPerSecond)}; ${count(quiet.runsPerSecond)} without events): the pass took ${duration(sweeper.passMs * 1_000)}, of which Redis ran its ${count(sweeper.scripts)} scripts for ${duration(sweeper.scriptsTotalUs)} (${duration(sweeper.scriptsTotalUs / sweeper.expired)} a run); the other ${duration(rest)} are the client's and the round trips: one per batch (a batch's acknowledgements ride in the next batch's call), each run's reply parsed and handed to the hook. Redis and the client take turns: while the hooks of a batch run, Redis waits, and while Redis runs a batch, the client waits. 50k runs/s leaves 20 µs a run for both together; the next lever is overlapping them (claim batch k+1 while the hooks of batch k run, acknowledging k-1), which brings a pass near the larger of the two instead of their sum, at the price of holding one more batch of claimed reports per pass (a hook slower than reclaimMs / batchSize per run would see redeliveries).`,
     );
   }
   return out;

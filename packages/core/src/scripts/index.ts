@@ -9,7 +9,7 @@ import { LIST } from './list.js';
 import { ACQUIRE_LOCK, RELEASE_LOCK, RENEW_LOCK } from './lock.js';
 import { PRELUDE, READ_PRELUDE, WRITE_PRELUDE } from './prelude.js';
 import { PROGRESS } from './progress.js';
-import { SETTLE } from './settle.js';
+import { SETTLE, SETTLE_HELPERS } from './settle.js';
 import { START } from './start.js';
 import { SWEEP } from './sweep.js';
 
@@ -69,9 +69,9 @@ export const SCRIPTS = {
   counts: define('counts', COUNTS, 3, { readOnly: true }),
   sweep: define('sweep', SWEEP, 8, {
     ...FREES_MEMORY,
-    preludes: [PRELUDE, WRITE_PRELUDE, READ_PRELUDE],
+    preludes: [PRELUDE, WRITE_PRELUDE, READ_PRELUDE, SETTLE_HELPERS],
   }),
-  settle: define('settle', SETTLE, 5, { ...FREES_MEMORY, preludes: [PRELUDE] }),
+  settle: define('settle', SETTLE, 5, { ...FREES_MEMORY, preludes: [PRELUDE, SETTLE_HELPERS] }),
   lock: define('lock', ACQUIRE_LOCK, 1, { ...FREES_MEMORY, preludes: [] }),
   renew: define('renew', RENEW_LOCK, 1, { ...FREES_MEMORY, preludes: [] }),
   release: define('release', RELEASE_LOCK, 1, { ...FREES_MEMORY, preludes: [] }),

@@ -1,21 +1,26 @@
 /**
- * sweep: hands out the scope's due reports, claims up to `limit` lapsed runs (removing them from
- * every structure at once), and reschedules the scope in the registry. Bounded: at most `limit`
- * reports per call, so no call blocks Redis for long. Declared allow-oom: it frees memory (a
- * claimed run moves from the runs hash to the outbox, and leaves its three index entries and
- * counters behind), so it works when Redis is full.
+ * sweep: settles the previous batch's reports, hands out the scope's due reports, claims up to
+ * `limit` lapsed runs (removing them from every structure at once), and reschedules the scope in
+ * the registry. Bounded: at most `limit` reports per call, so no call blocks Redis for long.
+ * Declared allow-oom: it frees memory (a claimed run moves from the runs hash to the outbox, and
+ * leaves its three index entries and counters behind), so it works when Redis is full.
  *
  * Reports wait in the scope's outbox (see keep_outbox in the prelude) until the sweeper settles
- * them after calling the app's hook (scripts/settle.ts): a report is due at once when it is
- * new, then again `reclaimMs` after each delivery that was not acknowledged (the hook threw, or
- * the sweeper died), until it was delivered `maxAttempts` times: it is then dropped and returned
- * as a dead letter. Due reports are read from the schedule set in due order, never by scanning.
+ * them after calling the app's hook: a report is due at once when it is new, then again
+ * `reclaimMs` after each delivery that was not acknowledged (the hook threw, or the sweeper
+ * died), until it was delivered `maxAttempts` times: it is then dropped and returned as a dead
+ * letter. Due reports are read from the schedule set in due order, never by scanning. The
+ * answers for the previous batch ride in this call (ARGV 9..), so a pass makes one round trip per
+ * batch; the last batch's answers go alone in `settle` (scripts/settle.ts).
+ *
+ * Per run it builds one new string of the value's size (the outbox entry), plus the event
+ * message when someone listens: new long strings are most of a batch's Redis time.
  *
  * KEYS: 1 runs, 2 index, 3 by-source, 4 lease, 5 meta, 6 registry, 7 outbox, 8 outbox schedule
  * ARGV: 1 tag, 2 limit, 3 reclaimMs, 4 channel, 5 pubmode, 6 outboxTtlMs, 7 claim token of this
- *       pass, 8 maxAttempts
+ *       pass, 8 maxAttempts, then pairs settling the previous batch: report, done ('1') | retry ('0')
  * Returns: { more (1|0), then per report: report (id:deadline), attempt, kind (0 first delivery,
- *   1 redelivery, 2 dead letter: not delivered), leaseScore \n value }
+ *   1 redelivery, 2 dead letter: not delivered), value }
  */
 export const SWEEP = String.raw`
 local limit = tonumber(ARGV[2])
@@ -33,6 +38,10 @@ redis.call('ZSCORE', KEYS[6], ARGV[1])
 redis.call('HLEN', KEYS[7])
 redis.call('ZCARD', KEYS[8])
 local retry_at = fmt(now + reclaim_ms)
+settle_reports(7, 8, token, retry_at, 9)
+-- whether anyone receives the expired events (publish() asks per event; ask once per batch)
+local listening = ARGV[5] ~= '0' and
+  redis.call('PUBSUB', ARGV[5] == '2' and 'SHARDNUMSUB' or 'NUMSUB', ARGV[4])[2] > 0
 
 -- 1. reports due: new ones (a lapsed run replaced by enqueue), and deliveries not acknowledged
 local due = redis.call('ZRANGE', KEYS[8], '-inf', fmt(now), 'BYSCORE', 'LIMIT', 0, limit)
@@ -46,6 +55,7 @@ if #due > 0 then
     else
       local a = string.find(entry, '\n', 1, true)
       local b = string.find(entry, '\n', a + 1, true)
+      local c = string.find(entry, '\n', b + 1, true)
       local attempt = tonumber(string.sub(entry, a + 1, b - 1)) + 1
       local rest = string.sub(entry, b + 1)
       out[#out + 1] = report
@@ -61,7 +71,7 @@ if #due > 0 then
         out[#out + 1] = attempt
         out[#out + 1] = attempt > 1 and 1 or 0
       end
-      out[#out + 1] = rest
+      out[#out + 1] = string.sub(entry, c + 1)
       claimed = claimed + 1
     end
   end
@@ -87,21 +97,24 @@ for _, r in ipairs(ranks_in_use(KEYS[5])) do
       local ids = {}
       for i = 1, #lapsed, 2 do ids[#ids + 1] = lapsed[i] end
       local values = redis.call('HMGET', KEYS[1], unpack(ids))
-      local take, orphans, outbox, schedule = {}, {}, {}, {}
+      local take, taken, scores, orphans, outbox, schedule = {}, {}, {}, {}, {}, {}
       for i, id in ipairs(ids) do
-        if values[i] then
+        local value = values[i]
+        if value then
           local score = tonumber(lapsed[i * 2])
           local report = id .. ':' .. fmt(score - base)
-          local rest = fmt(score) .. '\n' .. values[i]
+          local ls = fmt(score)
           take[#take + 1] = id
+          taken[#taken + 1] = value
+          scores[#scores + 1] = ls
           outbox[#outbox + 1] = report
-          outbox[#outbox + 1] = token .. '\n1\n' .. rest
+          outbox[#outbox + 1] = token .. '\n1\n' .. ls .. '\n' .. value
           schedule[#schedule + 1] = retry_at
           schedule[#schedule + 1] = report
           out[#out + 1] = report
           out[#out + 1] = 1
           out[#out + 1] = 0
-          out[#out + 1] = rest
+          out[#out + 1] = value
         else
           orphans[#orphans + 1] = id
         end
@@ -123,14 +136,11 @@ for _, r in ipairs(ranks_in_use(KEYS[5])) do
         redis.call('HSET', KEYS[7], unpack(outbox))
         redis.call('ZADD', KEYS[8], unpack(schedule))
         local seq = redis.call('HINCRBY', KEYS[5], 'seq', #take) - #take
-        for i = 1, #take do
-          local rest = outbox[i * 2]
-          local a = string.find(rest, '\n', 1, true)
-          local b = string.find(rest, '\n', a + 1, true)
-          local c = string.find(rest, '\n', b + 1, true)
-          seq = seq + 1
-          publish(ARGV[4], ARGV[5], 'expired', seq, take[i], string.sub(rest, b + 1, c - 1),
-            string.sub(rest, c + 1))
+        if listening then
+          for i = 1, #take do
+            seq = seq + 1
+            publish(ARGV[4], ARGV[5], 'expired', seq, take[i], scores[i], taken[i])
+          end
         end
       end
     end
