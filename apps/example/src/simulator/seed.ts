@@ -53,10 +53,9 @@ export async function seedRuns(options: SeedOptions): Promise<{ seeded: number; 
           caption: `seeded run #${n + 1}`,
           data: { model: 'gpt-4o', tokens: 0 },
           leaseMs: HOUR_MS,
+          // a run that starts at once is one call: enqueue with `start`
+          ...(n % RUNNING_EVERY === 0 ? { start: { startedAt: queuedAt + SPACING_MS } } : {}),
         });
-        if (n % RUNNING_EVERY === 0) {
-          await store.start(scope, id, { startedAt: queuedAt + SPACING_MS, leaseMs: HOUR_MS });
-        }
       }),
     );
     seeded += batch.length;
