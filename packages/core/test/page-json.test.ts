@@ -50,7 +50,8 @@ describe('listPageJson', () => {
     expect(rest.nextCursor).toBeNull();
     const restText = listPageJson(rest);
     // pasted from the stored text: no run's data was parsed to write the page
-    for (const run of [...page.items, ...rest.items]) expect(unreadDataJson(run)).toBeTypeOf('string');
+    for (const run of [...page.items, ...rest.items])
+      expect(unreadDataJson(run)).toBeTypeOf('string');
     expect(JSON.parse(text)).toEqual(viaStringify(page));
     expect(JSON.parse(restText)).toEqual(viaStringify(rest));
     // every field of the response schema, in its order, nothing else
