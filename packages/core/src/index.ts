@@ -80,6 +80,7 @@ export type { LegacyDecodeContext, LegacyOptions, LegacyRunInput } from './legac
 export type { LegacySkipReason } from './legacy/record.js';
 export { decodeLegacyRecord, encodeLegacyRecord } from './legacy/record.js';
 export type { ActiveRunsLogger } from './logger.js';
+export { listPageJson } from './page-json.js';
 export type { DataSchema, RedisLike } from './schemas.js';
 export type {
   ActiveRunStore,

@@ -59,6 +59,18 @@ const RUN_PROTOTYPE: object = Object.create(Object.prototype, {
   },
 });
 
+/**
+ * The stored JSON text of a lazily decoded run's `data` (`null` for none) while nobody has read
+ * or set it, else undefined (not such a run, or `data` read, set or changed since): lets a page be
+ * sent as JSON by pasting this text in, without parsing it and serializing it again (page-json.ts).
+ */
+export function unreadDataJson(run: object): string | undefined {
+  if (Object.getPrototypeOf(run) !== RUN_PROTOTYPE) return undefined;
+  const slot = (run as LazyRun)[DATA];
+  if (typeof slot !== 'string') return undefined;
+  return slot === '' ? 'null' : slot;
+}
+
 /** A caption's JSON string: without escapes its text is what lies between the quotes. */
 function captionOf(json: string): string {
   return json.includes('\\') ? (JSON.parse(json) as string) : json.slice(1, -1);

@@ -20,6 +20,9 @@ import type {
   RouteHandlerMethod,
 } from 'fastify';
 
+/** What Fastify sends a serialized body with. */
+const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+
 /** What the plugin hands its encapsulated routes context. */
 export interface RoutesPluginOptions {
   store: ActiveRunStore<unknown>;
@@ -55,7 +58,10 @@ export async function routesPlugin(app: FastifyInstance, options: RoutesPluginOp
   const json =
     (route: ActiveRunsRoute): RouteHandlerMethod =>
     async (request, reply) => {
-      const { status, body } = await http.handle(route, request);
+      const { status, body, json } = await http.handle(route, request);
+      // a page the core already wrote as JSON (from each run's stored text): a string with a
+      // JSON content type skips the serializer, as the JSON Schema's would parse `data` again
+      if (json !== undefined) return reply.code(status).type(JSON_CONTENT_TYPE).send(json);
       return reply.code(status).send(body);
     };
 

@@ -10,6 +10,7 @@ import type {
 import { activeRunsRoutes } from '@active-runs/core';
 import {
   Controller,
+  Header,
   HttpCode,
   HttpException,
   Inject,
@@ -39,12 +40,22 @@ interface ControllerInstance {
 
 type Method = (this: ControllerInstance, ...args: never[]) => Promise<unknown>;
 
-/** A JSON route: the core answers; an error answer becomes an HttpException with that body. */
+/** What Express's `res.json` sends; the list route sets it for the JSON text it returns. */
+const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+
+/**
+ * A JSON route: the core answers; an error answer becomes an HttpException with that body. A
+ * body the core already wrote as JSON (the list page, pasted from each run's stored JSON) is
+ * returned as that text, which the platform sends as it is under the route's JSON content type.
+ */
 function jsonMethod(name: ActiveRunsRouteName): Method {
   return async function (this: ControllerInstance, request: ActiveRunsHttpRequest) {
-    const { status, body } = await this.http.handler.handle(this.http.routes.get(name)!, request);
+    const { status, body, json } = await this.http.handler.handle(
+      this.http.routes.get(name)!,
+      request,
+    );
     if (status >= 400) throw new HttpException(body as Record<string, unknown>, status);
-    return body;
+    return json ?? body;
   };
 }
 
@@ -106,6 +117,8 @@ export function createActiveRunsController(options: ResolvedRoutesOptions<unknow
       : [
           RequestMapping({ path: route.path, method: RequestMethod[route.method] }),
           HttpCode(route.successStatus),
+          // set before the method runs, so an error answer is JSON under it as well
+          ...(route.name === 'list' ? [Header('content-type', JSON_CONTENT_TYPE)] : []),
         ];
     for (const decorate of decorators) decorate(prototype, route.name, descriptor);
     Req()(prototype, route.name, 0);

@@ -11,6 +11,12 @@ import type { HttpErrorBody } from './schemas.js';
 export interface ActiveRunsHttpResult {
   status: number;
   body: unknown;
+  /**
+   * `body` already as JSON text, when the handler built it (a list page, written from each
+   * run's stored JSON without parsing `data`): the adapter sends it as `application/json`
+   * instead of serializing `body`.
+   */
+  json?: string;
 }
 
 /** The error body of the HTTP API. */

@@ -10,7 +10,8 @@ import { ActiveRunsError } from '../errors.js';
 import type { RunEvent } from '../events/index.js';
 import type { Scope } from '../keys.js';
 import { parseScope } from '../keys.js';
-import type { ActiveRunStore } from '../store.js';
+import { listPageJson } from '../page-json.js';
+import type { ActiveRunStore, ListPage } from '../store.js';
 import type { ActiveRunsHttpResult } from './errors.js';
 import { httpErrorResult, invalidScopeError } from './errors.js';
 import type { ActiveRunsRoute, ActiveRunsRouteName } from './routes.js';
@@ -123,6 +124,18 @@ function checkScope(scope: Scope): void {
   }
 }
 
+/** A page as `store.list` returns it (an app's wrapped store may return something else). */
+function isPage(value: unknown): value is ListPage {
+  const page = value as Partial<ListPage> | null;
+  return (
+    typeof page === 'object' &&
+    page !== null &&
+    Array.isArray(page.items) &&
+    typeof page.total === 'number' &&
+    (page.nextCursor === null || typeof page.nextCursor === 'string')
+  );
+}
+
 function answer(error: unknown, route: ActiveRunsRoute): ActiveRunsHttpResult {
   if (error instanceof ActiveRunsError) return httpErrorResult(error, route.params !== undefined);
   throw error;
@@ -144,6 +157,9 @@ export function createActiveRunsHttpHandler<TRequest extends ActiveRunsHttpReque
         const operation = OPERATIONS[route.name as keyof typeof OPERATIONS];
         if (!operation) throw new ActiveRunsError('INTERNAL', `${route.name} is not a JSON route.`);
         const body = await operation(store, scope, parseRequest(route, request));
+        if (route.name === 'list' && isPage(body)) {
+          return { status: route.successStatus, body, json: listPageJson(body) };
+        }
         return { status: route.successStatus, body };
       } catch (error) {
         return answer(error, route);

@@ -20,6 +20,10 @@ export interface ContractStore {
     scope: ContractScope,
     input: { id: string; source?: string; caption?: string; data?: unknown; leaseMs?: number },
   ): Promise<unknown>;
+  list(
+    scope: ContractScope,
+    options?: { limit?: number; cursor?: string },
+  ): Promise<{ nextCursor: string | null }>;
   sweep(): Promise<unknown>;
 }
 

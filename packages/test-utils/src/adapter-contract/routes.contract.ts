@@ -172,4 +172,31 @@ export function routeContract(ctx: ContractContext): void {
       bySource: { api: 3, playground: 1 },
     });
   });
+
+  it("list answers the store's page as JSON, as JSON.stringify would write it", async () => {
+    const scope = ctx.scope();
+    const api = ctx.as(scope);
+    // ids may hold `"` and `\`; captions any text; the adapter pastes stored JSON into the page
+    const runs = [
+      runBody('q"uo\\te', { caption: 'say "hi" ✓ 🚀 \u2028 \\ \n' }),
+      { id: 'plain' },
+      runBody('started', { source: 'playground', data: { model: 'ü 日本', tokens: 12345678 } }),
+    ];
+    for (const run of runs) expect((await api.post('/runs/active', run)).status).toBe(201);
+    await api.post('/runs/active/started/start');
+    const page = await api.get('/runs/active?limit=2');
+    expect(page.status).toBe(200);
+    expect(page.contentType).toBe('application/json; charset=utf-8');
+    const stored = await ctx.app().store.list(scope, { limit: 2 });
+    // the cursor is the same page's; everything else as the store returned it
+    expect(page.body).toEqual(JSON.parse(JSON.stringify(stored)));
+    const rest = await api.get(`/runs/active?cursor=${encodeURIComponent(page.body.nextCursor)}`);
+    expect(rest.body).toEqual(
+      JSON.parse(JSON.stringify(await ctx.app().store.list(scope, { cursor: stored.nextCursor! }))),
+    );
+    const bad = await api.get('/runs/active?limit=0');
+    expect(bad.status).toBe(400);
+    expect(bad.contentType).toMatch(/^application\/json/);
+    expect(bad.body.error.field).toBe('limit');
+  });
 }
