@@ -28,10 +28,15 @@ export interface BenchOutput {
   };
 }
 
-async function bullmqVersion(): Promise<string> {
+/** What the bench runs: ioredis as the store uses it, BullMQ and the ioredis BullMQ brings. */
+async function versions(): Promise<string> {
   const { createRequire } = await import('node:module');
   const require = createRequire(import.meta.url);
-  return (require('bullmq/package.json') as { version: string }).version;
+  const version = (from: NodeJS.Require, name: string) =>
+    (from(`${name}/package.json`) as { version: string }).version;
+  const fromCore = createRequire(require.resolve('@active-runs/core'));
+  const fromBullmq = createRequire(require.resolve('bullmq'));
+  return `ioredis ${version(fromCore, 'ioredis')}, BullMQ ${version(require, 'bullmq')} (with its own ioredis ${version(fromBullmq, 'ioredis')})`;
 }
 
 /** Starts the bench's redis-server, runs the sections, renders BENCHMARKS.md, stops the server. */
@@ -84,7 +89,7 @@ export async function runBench(options: BenchOptions): Promise<BenchOutput> {
         date: new Date().toISOString().slice(0, 10),
         durationS: (performance.now() - started) / 1_000,
         machine: `${cpus.length} × ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, shared (1-minute load average ${Math.min(...load).toFixed(1)}–${Math.max(...load).toFixed(1)} during the run, sampled between sections)`,
-        versions: `Node ${process.version}, Redis ${redisVersion}, ioredis 5.9.3, BullMQ ${await bullmqVersion()}`,
+        versions: `Node ${process.version}, Redis ${redisVersion}, ${await versions()}`,
       },
       rendered.flatMap((r) => r.result.targets),
       rendered,
