@@ -207,7 +207,7 @@ function sweeperFindings(sweeper: SweeperData): string[] {
           ? `; without events the longest batch takes ${duration(quiet.longestSweepScriptUs)}, so the per-run \`expired\` event (a new Lua string holding the value, then PUBLISH) is ${percent(1 - quiet.longestSweepScriptUs / sweeper.longestSweepScriptUs)} of it`
           : '; turning events off made no measurable difference';
       parts.push(
-        `a batch of ${sweeper.batchSize} runs took up to ${duration(sweeper.longestSweepScriptUs)} (p99 ${duration(sweeper.p99SweepScriptUs)}; SLOWLOG times are wall-clock, so on a loaded machine the longest may be a script the OS paused), ${duration(perRunUs)} a run at the p99, so a default batch of ${Math.floor(5_000 / perRunUs)} would stay under 5 ms here${events}`,
+        `a batch of ${sweeper.batchSize} runs took up to ${duration(sweeper.longestSweepScriptUs)} (p99 ${duration(sweeper.p99SweepScriptUs)}; SLOWLOG times are wall-clock, so on a loaded machine the longest may be a script the OS paused), ${duration(perRunUs)} a run at the p99: at that rate the p99 stays under 5 ms up to ${Math.floor(5_000 / perRunUs)} runs a batch, and the longest script, ${(sweeper.longestSweepScriptUs / sweeper.p99SweepScriptUs).toFixed(1)}× the p99, is the tail of this machine rather than the batch size${events}`,
       );
     }
     if (sweeper.longestRegistryReadUs > 5_000) {
