@@ -76,15 +76,19 @@ describe('chaos on a standalone Redis', () => {
     const plain = createActiveRunStore({ redis: client, prefix });
     try {
       // bounded: a few seconds (a rollout write is 2-4 round trips, each one a chance to fail)
+      let kills = 0;
       const load = startLoad({
         store,
         scopes,
         callers: 10,
         maxCalls: 3_000,
-        maxMs: 4_000,
+        maxMs: 8_000,
         commandTimeoutMs: KILL_TIMEOUT_MS,
+        // 3,000 calls can all land between kills (they once did, in about a second): go on until
+        // some calls failed and the kills went on for a while, or the run proves nothing
+        until: (stats) =>
+          kills > 10 && (stats.byCode.REDIS_UNAVAILABLE ?? 0) + (stats.byCode.TIMEOUT ?? 0) >= 5,
       });
-      let kills = 0;
       const killer = setInterval(() => {
         kills++;
         void admin.call('CLIENT', 'KILL', 'TYPE', 'normal').catch(() => {});
