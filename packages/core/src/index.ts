@@ -82,6 +82,7 @@ export { decodeLegacyRecord, encodeLegacyRecord } from './legacy/record.js';
 export type { ActiveRunsLogger } from './logger.js';
 export { listPageJson } from './page-json.js';
 export type { DataSchema, RedisLike } from './schemas.js';
+export { createActiveRunStore } from './store.js';
 export type {
   ActiveRunStore,
   ActiveRunStoreOptions,
@@ -94,8 +95,7 @@ export type {
   ScopeStats,
   StartOptions,
   StartSweeperOptions,
-} from './store.js';
-export { createActiveRunStore } from './store.js';
+} from './store-types.js';
 export type { ExpiredHook, ExpiredReport, SweeperOptions, SweepResult } from './sweeper.js';
 export type {
   MeterProviderLike,

@@ -5,8 +5,8 @@
  * @module
  */
 import { ActiveRunsError, fromRedisError } from '../errors.js';
-import type { ActiveRunStore } from '../store.js';
 import { createActiveRunStore } from '../store.js';
+import type { ActiveRunStore } from '../store-types.js';
 import type { ActiveRunsAdapterOptions, ResolvedRoutesOptions } from './options.js';
 import { splitAdapterOptions } from './options.js';
 

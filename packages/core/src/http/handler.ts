@@ -11,7 +11,7 @@ import type { RunEvent } from '../events/index.js';
 import type { Scope } from '../keys.js';
 import { parseScope } from '../keys.js';
 import { listPageJson } from '../page-json.js';
-import type { ActiveRunStore, ListPage } from '../store.js';
+import type { ActiveRunStore, ListPage } from '../store-types.js';
 import type { ActiveRunsHttpResult } from './errors.js';
 import { httpErrorResult, invalidScopeError } from './errors.js';
 import type { ActiveRunsRoute, ActiveRunsRouteName } from './routes.js';

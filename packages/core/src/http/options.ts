@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { MAX_LEASE_MS } from '../constants.js';
 import { parseInput } from '../schemas.js';
-import type { ActiveRunStoreOptions } from '../store.js';
+import type { ActiveRunStoreOptions } from '../store-types.js';
 import type { SweeperOptions } from '../sweeper.js';
 import type { ResolveScope } from './handler.js';
 import { DEFAULT_SSE_HEARTBEAT_MS } from './sse.js';

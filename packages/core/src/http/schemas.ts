@@ -15,7 +15,7 @@ import {
   progressInputSchema,
   startOptionsSchema,
 } from '../schemas.js';
-import type { ListPage, RunCounts } from '../store.js';
+import type { ListPage, RunCounts } from '../store-types.js';
 
 /** Query strings carry text: a numeric string becomes a number before the store's rule checks it. */
 function queryNumber<S extends z.ZodType>(schema: S) {

@@ -3,7 +3,7 @@ import { ActiveRunsError, fromRedisError } from '../errors.js';
 import type { Scope } from '../keys.js';
 import { scopeKeys } from '../keys.js';
 import { parseInput } from '../schemas.js';
-import type { ActiveRunStore } from '../store.js';
+import type { ActiveRunStore } from '../store-types.js';
 import { isWrongType, settleAll } from './calls.js';
 import type { BackfillPass } from './checkpoint.js';
 import {

@@ -25,7 +25,7 @@ import type {
   ScopeStats,
   StartOptions,
   StartSweeperOptions,
-} from '../store.js';
+} from '../store-types.js';
 import type { ExpiredHook, ExpiredReport, SweepResult } from '../sweeper.js';
 import { settledWithin } from '../wait.js';
 import { settleAll } from './calls.js';
