@@ -1,3 +1,5 @@
+import { decodeRunLazily } from './lazy-run.js';
+
 /** Whether a run waits for a worker or is being worked on. */
 export type RunStatus = 'queued' | 'running';
 
@@ -42,53 +44,10 @@ export function encodeRunValue(parts: {
   return `${parts.queuedAt}\n${parts.startedAt}\n${parts.leaseExpiresAt}\n${parts.source}\n${parts.captionJson}\n${parts.dataJson}`;
 }
 
-/** Decodes a run from its id and stored value. */
-export function decodeRun<TData>(id: string, value: string): ActiveRun<TData> {
-  const a = value.indexOf('\n');
-  const b = value.indexOf('\n', a + 1);
-  const c = value.indexOf('\n', b + 1);
-  const d = value.indexOf('\n', c + 1);
-  const e = value.indexOf('\n', d + 1);
-  const startedAt = value.slice(a + 1, b);
-  const source = value.slice(c + 1, d);
-  const caption = value.slice(d + 1, e);
-  // a fingerprint, when present, is the last 18 characters: '\n#' and 16 hex digits
-  const end = value.length;
-  const fingerprinted =
-    end - e >= 19 && value.charCodeAt(end - 18) === 10 && value.charCodeAt(end - 17) === 35;
-  const data = value.slice(e + 1, fingerprinted ? end - 18 : end);
-  return {
-    id,
-    status: startedAt === '' ? 'queued' : 'running',
-    queuedAt: Number(value.slice(0, a)),
-    startedAt: startedAt === '' ? null : Number(startedAt),
-    source: source === '' ? null : source,
-    caption: caption === '' ? null : (JSON.parse(caption) as string),
-    data: data === '' ? null : (JSON.parse(data) as TData),
-    leaseExpiresAt: Number(value.slice(b + 1, c)),
-  };
-}
-
 /**
- * A run an enqueue just added, from what the caller sent and the times the script chose, so the
- * script returns a few numbers instead of the whole value (and the client decodes less).
- * `dataJson` is parsed as a read would, so the result is the same as what `get` returns.
+ * Decodes a run from its id and stored value. `data` is parsed on first read (lazy-run.ts): a
+ * write's answer, an event or a page carries payloads a caller often never looks at.
  */
-export function addedRun<TData>(
-  id: string,
-  times: { queuedAt: string; startedAt: string; leaseExpiresAt: string },
-  source: string | null,
-  caption: string | null,
-  dataJson: string,
-): ActiveRun<TData> {
-  return {
-    id,
-    status: times.startedAt === '' ? 'queued' : 'running',
-    queuedAt: Number(times.queuedAt),
-    startedAt: times.startedAt === '' ? null : Number(times.startedAt),
-    source,
-    caption,
-    data: dataJson === '' ? null : (JSON.parse(dataJson) as TData),
-    leaseExpiresAt: Number(times.leaseExpiresAt),
-  };
+export function decodeRun<TData>(id: string, value: string): ActiveRun<TData> {
+  return decodeRunLazily<TData>(id, value);
 }

@@ -1,7 +1,7 @@
 import { RedisCaller } from './call/caller.js';
 import { checkClient, closeClient, createClient } from './client.js';
 import type { ActiveRun } from './codec.js';
-import { addedRun, decodeRun } from './codec.js';
+import { decodeRun, encodeRunValue } from './codec.js';
 import { DEFAULT_HOOK_TIMEOUT_MS, MAX_SOURCES_PER_SCOPE } from './constants.js';
 import { ActiveRunsError } from './errors.js';
 import type {
@@ -53,20 +53,6 @@ import type { TelemetryOptions } from './telemetry/options.js';
 import type { StoreTelemetry } from './telemetry/store-telemetry.js';
 import { createTelemetry } from './telemetry/store-telemetry.js';
 import { settledWithin } from './wait.js';
-
-export type {
-  ActiveRunStore,
-  ActiveRunStoreOptions,
-  EnqueueInput,
-  HeartbeatOptions,
-  ListOptions,
-  ListPage,
-  ProgressInput,
-  RunCounts,
-  ScopeStats,
-  StartOptions,
-  StartSweeperOptions,
-} from './store-types.js';
 
 type Reply = (string | number)[];
 
@@ -189,8 +175,16 @@ class RedisActiveRunStore<TData> implements ActiveRunStore<TData> {
       );
     }
     if (found) return decodeRun<TData>(id, found);
-    const times = { queuedAt: queuedAt!, startedAt: startedAt!, leaseExpiresAt: leaseExpiresAt! };
-    return addedRun<TData>(id, times, parsed.source ?? null, parsed.caption ?? null, data);
+    // the run as stored, built from what was sent and the times the script chose
+    const value = encodeRunValue({
+      queuedAt: Number(queuedAt),
+      startedAt: startedAt === '' ? '' : Number(startedAt),
+      leaseExpiresAt: Number(leaseExpiresAt),
+      source: parsed.source ?? '',
+      captionJson: caption,
+      dataJson: data,
+    });
+    return decodeRun<TData>(id, value);
   }
 
   async start(scope: Scope, id: string, options?: StartOptions): Promise<ActiveRun<TData>> {

@@ -47,8 +47,14 @@ export function decodeRunEvent<TData = unknown>(
   }
   let run: ActiveRun<TData>;
   try {
-    if (value.split('\n', 6).length !== 6) throw new Error('the run value has fewer than 6 parts');
+    const parts = value.split('\n', 6);
+    if (parts.length !== 6) throw new Error('the run value has fewer than 6 parts');
+    // a message is checked whole as it arrives: decodeRun takes the caption's text as it is and
+    // parses data on first read, so a malformed one would otherwise throw (or not) later, in the
+    // subscriber's handler, instead of being refused here
+    if (parts[4] !== '') JSON.parse(parts[4]!);
     run = decodeRun<TData>(id, value);
+    void run.data;
   } catch (error) {
     throw new ActiveRunsError('INTERNAL', `malformed run in event of run ${id}`, { cause: error });
   }
