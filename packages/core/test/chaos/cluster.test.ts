@@ -16,7 +16,12 @@ import { connectionChaos, flushUnderLoad } from './load.js';
  * replicas), through a Cluster client set up as the README says.
  */
 
-const COMMAND_TIMEOUT_MS = 1_000;
+/**
+ * commandTimeout of the SCRIPT FLUSH test's client, where every call must succeed: long enough
+ * that a stall of this process on a loaded 2-core CI machine is not a TIMEOUT (the standalone
+ * twin once saw one call in 33k time out at 1 s). A NOSCRIPT reaching the app still fails it.
+ */
+const COMMAND_TIMEOUT_MS = 5_000;
 /**
  * commandTimeout of the connection-kill test: shorter than the client's retry delay after a
  * closed connection (200 ms) plus a reconnect, so that calls time out before they are sent

@@ -29,6 +29,12 @@ import {
  */
 
 const COMMAND_TIMEOUT_MS = 1_000;
+/**
+ * commandTimeout of the SCRIPT FLUSH test, where every call must succeed: long enough that a
+ * stall of this process on a loaded 2-core CI machine is not reported as a TIMEOUT (one call in
+ * 33k once was, at 1 s). A NOSCRIPT reaching the app still fails the test at once.
+ */
+const FLUSH_TIMEOUT_MS = 5_000;
 /** commandTimeout of the connection-kill test (ioredis reconnects in 50-250 ms). */
 const KILL_TIMEOUT_MS = 150;
 const scopes: Scope[] = [0, 1, 2, 3].map((i) => ({ workspaceId: `chaos${i}`, projectId: 'p' }));
@@ -198,13 +204,13 @@ describe('chaos on a standalone Redis', () => {
       if (/master_link_status:up/.test(await onReplica.info('replication'))) break;
       await sleep(50);
     }
-    const client = appClient(primary.url);
+    const client = appClient(primary.url, FLUSH_TIMEOUT_MS);
     try {
       await flushUnderLoad({
         label: 'SCRIPT FLUSH every second',
         client,
         scopes,
-        commandTimeoutMs: COMMAND_TIMEOUT_MS,
+        commandTimeoutMs: FLUSH_TIMEOUT_MS,
         flush: () => void admin.script('FLUSH').catch(() => {}),
       });
     } finally {
