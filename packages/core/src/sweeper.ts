@@ -339,9 +339,11 @@ async function dueScopes(
 }
 
 /**
- * Hands out the due reports of one scope to the hook, batch by batch, and settles each: the
- * answers for a batch ride in the next batch's sweep call (one round trip per batch), the last
- * batch's in a `settle` call of their own.
+ * Hands out the due reports of one scope to the hook, batch by batch, and settles each. The claim
+ * of the next batch is sent before the hooks of this one run, so Redis works on it meanwhile
+ * (a pass takes about the longer of the two, not their sum); it carries the answers for the batch
+ * before, so a pass still makes one round trip per batch, and the answers left at the end go
+ * alone in a `settle` call. At most two batches are claimed and not yet answered at a time.
  */
 async function sweepScope<TData>(
   ctx: SweeperContext<TData>,
@@ -354,40 +356,66 @@ async function sweepScope<TData>(
   const untyped = ctx as SweeperContext<unknown>;
   const scope = scopeFromTag(tag);
   const keys: ScopeKeys = scopeKeys(ctx.prefix, scope);
-  /** Answers not sent yet: report, '1' (done) | '0' (retry later), ... */
-  let settled: string[] = [];
-  const settle = () =>
-    run(
-      untyped,
-      SCRIPTS.settle,
-      [keys.runs, keys.registry, keys.expired, keys.meta, keys.expiredDue],
-      [tag, token, options.reclaimMs, ...settled],
-    );
-  try {
-    for (let rounds = 0; rounds < 1_000 && !lock.lost && !ctx.signal.aborted; rounds++) {
-      const t0 = performance.now();
-      const reply = (await run(untyped, SCRIPTS.sweep, outboxKeys(keys), [
-        tag,
-        options.batchSize,
-        options.reclaimMs,
-        keys.events,
-        ctx.publishMode,
-        ctx.outboxTtlMs,
-        token,
-        options.maxAttempts,
-        ...settled,
-      ])) as (string | number)[];
-      settled = [];
+  const outbox = outboxKeys(keys);
+  /** One sweep call: claims a batch and carries `answers` (report, '1' done | '0' retry later, ...). */
+  const claim = (answers: string[]) => {
+    const t0 = performance.now();
+    const reply = run(untyped, SCRIPTS.sweep, outbox, [
+      tag,
+      options.batchSize,
+      options.reclaimMs,
+      keys.events,
+      ctx.publishMode,
+      ctx.outboxTtlMs,
+      token,
+      options.maxAttempts,
+      ...answers,
+    ]).then((value) => {
       result.longestCallMs = Math.max(result.longestCallMs, performance.now() - t0);
+      return value as (string | number)[];
+    });
+    reply.catch(() => {}); // awaited below; not unhandled while the hooks of a batch run
+    return { answers, reply };
+  };
+  /** Answers of the batches handed out and not yet sent. */
+  let settled: string[] = [];
+  let inFlight: ReturnType<typeof claim> | undefined = claim([]);
+  try {
+    for (let rounds = 1; inFlight; rounds++) {
+      const reply = await inFlight.reply;
+      inFlight = undefined;
+      // the next claim leaves now, with the answers so far, while this batch's hooks run
+      if (Number(reply[0]) === 1 && rounds < 1_000 && !lock.lost && !ctx.signal.aborted) {
+        inFlight = claim(settled);
+        settled = [];
+      }
       await handOut(ctx, options, reply, tag, scope, lock, result, settled);
-      if (Number(reply[0]) !== 1) break;
     }
   } catch (error) {
-    // the answers the failed call carried, if it did not apply them (else they are ignored)
-    if (settled.length > 0) await settle().catch(() => {});
+    // the answers of a failed call (ignored if it did apply them) and those not sent yet
+    const unsent = [...(inFlight?.answers ?? []), ...settled];
+    if (unsent.length > 0)
+      await settleAnswers(untyped, options, keys, tag, token, unsent).catch(() => {});
     throw error;
   }
-  if (settled.length > 0) await settle();
+  if (settled.length > 0) await settleAnswers(untyped, options, keys, tag, token, settled);
+}
+
+/** Sends answers that no sweep call will carry (the last batch's, or a failed call's). */
+function settleAnswers(
+  ctx: SweeperContext<unknown>,
+  options: Required<SweeperOptions>,
+  keys: ScopeKeys,
+  tag: string,
+  token: string,
+  answers: string[],
+): Promise<unknown> {
+  return run(
+    ctx,
+    SCRIPTS.settle,
+    [keys.runs, keys.registry, keys.expired, keys.meta, keys.expiredDue],
+    [tag, token, options.reclaimMs, ...answers],
+  );
 }
 
 /**

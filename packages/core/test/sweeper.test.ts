@@ -173,22 +173,26 @@ describe('sweeper', () => {
     for (const s of stores) await s.close();
   });
 
-  it("a batch is acknowledged inside the next batch's call: one round trip per batch", async () => {
+  it("the next batch is claimed while the hooks of one run, and acknowledges the batch before: one round trip per batch", async () => {
     const prefix = h.track(`test:sweep-acks:${Date.now()}`);
     const reported: string[] = [];
+    /** Reports in the outbox when the first hook ran. */
+    let claimedDuringFirstHook = -1;
+    const scope = { workspaceId: 'acks', projectId: 'p' };
+    const keys = scopeKeys(prefix, parseScope(scope));
     const store = createActiveRunStore({
       redis: h.client,
       prefix,
       leaseMs: 200,
-      onExpired: (run) => {
+      onExpired: async (run) => {
+        // the same connection as the store's: this HLEN runs after every call sent before it
+        if (reported.length === 0) claimedDuringFirstHook = await h.client.hlen(keys.expired);
         reported.push(run.id);
       },
       sweeper: { batchSize: 10 },
     });
-    const scope = { workspaceId: 'acks', projectId: 'p' };
     for (let i = 0; i < 25; i++) await store.enqueue(scope, { id: `r${i}` });
     await sleep(300);
-    const keys = scopeKeys(prefix, parseScope(scope));
     // this store's scripts only (the server may be shared): their first key is the scope's
     const monitor = await monitorCommands(
       h.client,
@@ -198,15 +202,20 @@ describe('sweeper', () => {
       const result = await store.sweep();
       await monitor.flush(keys.runs);
       const byKeys = (n: number) => monitor.seen.filter((args) => String(args[2]) === String(n));
-      // 3 claiming calls (10 + 10 + 5 runs), the 2nd and 3rd carrying the answers of the one
-      // before; the last batch's answers go alone in one settle call
+      // 3 claiming calls (10 + 10 + 5 runs); each leaves before the hooks of the batch before
+      // it run (the 2nd was claimed while the first hook ran), so the 3rd carries the answers
+      // of the 1st; the answers of the last two go alone in one settle call
       expect(result.expired).toBe(25);
+      expect(claimedDuringFirstHook).toBe(20);
       expect(byKeys(SCRIPTS.sweep.numberOfKeys).length).toBe(3);
-      expect(byKeys(SCRIPTS.settle.numberOfKeys).length).toBe(1);
       const sweepArgs = byKeys(SCRIPTS.sweep.numberOfKeys).map(
         (args) => args.length - 3 - SCRIPTS.sweep.numberOfKeys - 8,
       );
-      expect(sweepArgs).toEqual([0, 20, 20]);
+      expect(sweepArgs).toEqual([0, 0, 20]);
+      const settleArgs = byKeys(SCRIPTS.settle.numberOfKeys).map(
+        (args) => args.length - 3 - SCRIPTS.settle.numberOfKeys - 3,
+      );
+      expect(settleArgs).toEqual([30]);
     } finally {
       monitor.stop();
     }

@@ -9,9 +9,10 @@
  * them after calling the app's hook: a report is due at once when it is new, then again
  * `reclaimMs` after each delivery that was not acknowledged (the hook threw, or the sweeper
  * died), until it was delivered `maxAttempts` times: it is then dropped and returned as a dead
- * letter. Due reports are read from the schedule set in due order, never by scanning. The
- * answers for the previous batch ride in this call (ARGV 9..), so a pass makes one round trip per
- * batch; the last batch's answers go alone in `settle` (scripts/settle.ts).
+ * letter. Due reports are read from the schedule set in due order, never by scanning. Answers
+ * for earlier batches ride in this call (ARGV 9..; the sweeper sends the next claim while the
+ * hooks of a batch run, so these are the batch before that one's), so a pass makes one round trip
+ * per batch; the answers left at the end go alone in `settle` (scripts/settle.ts).
  *
  * Per run it builds one new string of the value's size (the outbox entry), plus the event
  * message when someone listens: new long strings are most of a batch's Redis time.
