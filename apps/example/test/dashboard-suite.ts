@@ -231,7 +231,7 @@ export function dashboardSuite(
       await dashboard.waitForLive('down');
       expect(await dashboard.text('#live-text')).toBe('Live updates lost: reconnecting…');
       await demo.store.enqueue(assistant, { id: 'while-down', source: 'api' });
-      // the browser tries again (Chromium after ~3 s, Firefox after ~5 s) and fails
+      // the browser tries again (after ~3 s) and fails
       const away = await resetConnections(port);
       await expect.poll(() => away.attempts, { timeout: 15_000 }).toBeGreaterThan(0);
       expect(await dashboard.text('#live-text')).toBe('Live updates lost: reconnecting…');
