@@ -2,7 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 /**
  * The example's tests, on a real Redis (REDIS_URL, else a throwaway redis-server, else
- * testcontainers); the browser tests drive Debian's chromium through playwright-core.
+ * testcontainers); the browser tests drive Debian's chromium through playwright-core and its
+ * firefox-esr through puppeteer-core.
  * `start` runs `npm start` as a user does, whose bootstrap may restore the packages' dist from
  * turbo's cache: it runs after the others, so no test imports a dist file being rewritten.
  */
