@@ -173,7 +173,7 @@ describe('sweeper', () => {
     for (const s of stores) await s.close();
   });
 
-  it("the next batch is claimed while the hooks of one run, and acknowledges the batch before: one round trip per batch", async () => {
+  it('the next batch is claimed while the hooks of one run, and acknowledges the batch before: one round trip per batch', async () => {
     const prefix = h.track(`test:sweep-acks:${Date.now()}`);
     const reported: string[] = [];
     /** Reports in the outbox when the first hook ran. */
