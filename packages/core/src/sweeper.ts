@@ -339,11 +339,13 @@ async function dueScopes(
 }
 
 /**
- * Hands out the due reports of one scope to the hook, batch by batch, and settles each. The claim
- * of the next batch is sent before the hooks of this one run, so Redis works on it meanwhile
- * (a pass takes about the longer of the two, not their sum); it carries the answers for the batch
- * before, so a pass still makes one round trip per batch, and the answers left at the end go
- * alone in a `settle` call. At most two batches are claimed and not yet answered at a time.
+ * Hands out the due reports of one scope to the hook, batch by batch, and settles each. While a
+ * scope has more, two claims wait at Redis while the hooks of a batch run: Redis goes from one to
+ * the next without waiting for the client to read a reply and send the next call, and works while
+ * the hooks do (a pass takes about the longer of the two, not their sum). Each claim carries the
+ * answers gathered since the one before, so a pass makes one round trip per batch (plus at most
+ * one empty claim at the end of a long scope), and the answers left at the end go alone in a
+ * `settle` call. At most three batches are claimed and not yet answered at a time.
  */
 async function sweepScope<TData>(
   ctx: SweeperContext<TData>,
@@ -379,21 +381,25 @@ async function sweepScope<TData>(
   };
   /** Answers of the batches handed out and not yet sent. */
   let settled: string[] = [];
-  let inFlight: ReturnType<typeof claim> | undefined = claim([]);
+  /** Claims sent, in order (a connection answers in order). */
+  const inFlight = [claim([])];
   try {
-    for (let rounds = 1; inFlight; rounds++) {
-      const reply = await inFlight.reply;
-      inFlight = undefined;
-      // the next claim leaves now, with the answers so far, while this batch's hooks run
-      if (Number(reply[0]) === 1 && rounds < 1_000 && !lock.lost && !ctx.signal.aborted) {
-        inFlight = claim(settled);
-        settled = [];
+    for (let sent = 1; inFlight.length > 0; ) {
+      const reply = await (inFlight[0] as ReturnType<typeof claim>).reply;
+      inFlight.shift();
+      // more to claim: two claims wait at Redis before this batch's hooks run
+      if (Number(reply[0]) === 1 && !lock.lost && !ctx.signal.aborted) {
+        for (; inFlight.length < 2 && sent < 1_000; sent++) {
+          inFlight.push(claim(settled));
+          settled = [];
+        }
       }
       await handOut(ctx, options, reply, tag, scope, lock, result, settled);
     }
   } catch (error) {
-    // the answers of a failed call (ignored if it did apply them) and those not sent yet
-    const unsent = [...(inFlight?.answers ?? []), ...settled];
+    // the answers of calls that failed or may not have run (ignored if a call did apply them),
+    // and those not sent yet
+    const unsent = [...inFlight.flatMap((call) => call.answers), ...settled];
     if (unsent.length > 0)
       await settleAnswers(untyped, options, keys, tag, token, unsent).catch(() => {});
     throw error;
@@ -510,10 +516,27 @@ async function callHook<TData>(
   scope: ParsedScope,
   report: Omit<ExpiredReport, 'signal'>,
 ): Promise<HookOutcome> {
-  const hook = new AbortController();
+  // the signal is made when the hook reads it: most hooks never do, and an AbortSignal per run
+  // was a tenth of a sweep's client time
+  let hook: AbortController | undefined;
+  let abortedWith: unknown;
+  const abort = (reason: unknown) => {
+    abortedWith ??= reason;
+    hook?.abort(reason);
+  };
+  const full: ExpiredReport = {
+    ...report,
+    get signal() {
+      if (!hook) {
+        hook = new AbortController();
+        if (abortedWith !== undefined) hook.abort(abortedWith);
+      }
+      return hook.signal;
+    },
+  };
   let returned: unknown;
   try {
-    returned = ctx.onExpired?.(run, scope, { ...report, signal: hook.signal });
+    returned = ctx.onExpired?.(run, scope, full);
   } catch (error) {
     return { error, timedOut: false };
   }
@@ -528,11 +551,11 @@ async function callHook<TData>(
         'TIMEOUT',
         `onExpired did not settle within hookTimeoutMs (${options.hookTimeoutMs} ms)`,
       );
-      hook.abort(error);
+      abort(error);
       resolve({ error, timedOut: true });
     }, options.hookTimeoutMs);
     onClose = () => {
-      hook.abort(new ActiveRunsError('REDIS_UNAVAILABLE', 'the store is closing'));
+      abort(new ActiveRunsError('REDIS_UNAVAILABLE', 'the store is closing'));
       resolve('closed');
     };
     ctx.signal.addEventListener('abort', onClose, { once: true });

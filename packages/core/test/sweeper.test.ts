@@ -202,16 +202,17 @@ describe('sweeper', () => {
       const result = await store.sweep();
       await monitor.flush(keys.runs);
       const byKeys = (n: number) => monitor.seen.filter((args) => String(args[2]) === String(n));
-      // 3 claiming calls (10 + 10 + 5 runs); each leaves before the hooks of the batch before
-      // it run (the 2nd was claimed while the first hook ran), so the 3rd carries the answers
-      // of the 1st; the answers of the last two go alone in one settle call
+      // claims of 10, 10, 5 and 0 runs: once the first said there was more, two claims wait at
+      // Redis before each batch's hooks run (the 2nd and 3rd were claimed when the first hook
+      // ran), so the 4th (empty: the 3rd said there was no more) carries the 1st's answers, and
+      // the answers of the 2nd and 3rd go alone in one settle call
       expect(result.expired).toBe(25);
-      expect(claimedDuringFirstHook).toBe(20);
-      expect(byKeys(SCRIPTS.sweep.numberOfKeys).length).toBe(3);
+      expect(claimedDuringFirstHook).toBe(25);
+      expect(byKeys(SCRIPTS.sweep.numberOfKeys).length).toBe(4);
       const sweepArgs = byKeys(SCRIPTS.sweep.numberOfKeys).map(
         (args) => args.length - 3 - SCRIPTS.sweep.numberOfKeys - 8,
       );
-      expect(sweepArgs).toEqual([0, 0, 20]);
+      expect(sweepArgs).toEqual([0, 0, 0, 20]);
       const settleArgs = byKeys(SCRIPTS.settle.numberOfKeys).map(
         (args) => args.length - 3 - SCRIPTS.settle.numberOfKeys - 3,
       );
