@@ -36,7 +36,7 @@ export interface SweepPass {
   longestScriptUs: number;
   /**
    * Longest separate acknowledgement script (reports confirmed after the hook), µs: the last
-   * batch's of a scope; the others ride in the next batch's sweep call.
+   * answers left at the end of a scope; the others ride in later sweep calls.
    */
   longestAckUs: number;
   /** Longest read of the slot registries (due scopes of up to 1,024 slots a call), µs. */
