@@ -102,9 +102,10 @@ for _, r in ipairs(ranks_in_use(KEYS[5])) do
       for i, id in ipairs(ids) do
         local value = values[i]
         if value then
-          local score = tonumber(lapsed[i * 2])
-          local report = id .. ':' .. fmt(score - base)
-          local ls = fmt(score)
+          -- the score as Redis sent it: an integer below 2^53, so the same digits fmt would
+          -- give, without a string.format per run (~1 µs of the ~20 a run costs here)
+          local ls = lapsed[i * 2]
+          local report = id .. ':' .. fmt(tonumber(ls) - base)
           take[#take + 1] = id
           taken[#taken + 1] = value
           scores[#scores + 1] = ls
