@@ -115,7 +115,11 @@ export interface SweeperContext<TData> {
 }
 
 const SLOTS = 16_384;
-const SLOT_CHUNK = 1_024;
+/**
+ * Slot registries read per call: 256 keeps a read near 2 ms of Redis time on a slow day (1,024
+ * took up to 9 ms, the longest script of a 100k-run pass), for 64 calls a pass instead of 16.
+ */
+const SLOT_CHUNK = 256;
 const DUE_PER_SLOT = 100;
 const DAY_MS = 24 * 3_600_000;
 

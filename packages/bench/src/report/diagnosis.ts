@@ -212,7 +212,7 @@ function sweeperFindings(sweeper: SweeperData): string[] {
     }
     if (sweeper.longestRegistryReadUs > 5_000) {
       parts.push(
-        `a read of the slot registries took ${duration(sweeper.longestRegistryReadUs)}: it asks 1,024 registries per call; fewer per call (e.g. 256) bounds it`,
+        `a read of the slot registries took ${duration(sweeper.longestRegistryReadUs)}: it asks 256 registries per call (the sweeper's SLOT_CHUNK); fewer per call bounds it`,
       );
     }
     if (sweeper.longestAckUs > 5_000) {

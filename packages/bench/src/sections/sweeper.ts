@@ -39,7 +39,7 @@ export interface SweepPass {
    * answers left at the end of a scope; the others ride in later sweep calls.
    */
   longestAckUs: number;
-  /** Longest read of the slot registries (due scopes of up to 1,024 slots a call), µs. */
+  /** Longest read of the slot registries (due scopes of up to 256 slots a call), µs. */
   longestRegistryReadUs: number;
   /** Longest sweep call as the client saw it (round trip), ms. */
   longestCallMs: number;
